@@ -1,0 +1,17 @@
+/**
+ * The `cube` command line: one subcommand per role and per user action.
+ *
+ * @module
+ */
+
+import { Command } from "commander";
+import denoJson from "../deno.json" with { type: "json" };
+import { workerCommand } from "./worker_command.ts";
+
+export function createProgram(): Command {
+  return new Command("cube")
+    .description("a small container orchestrator: a manager schedules tasks onto worker nodes")
+    .version(denoJson.version, "-V, --version")
+    .showHelpAfterError()
+    .addCommand(workerCommand());
+}

@@ -1,0 +1,66 @@
+/**
+ * HTTP plumbing shared by the manager and the worker: the book's error shape, body
+ * limits, JSON parsing, and mounting the same routes at `/` and `/v1/`.
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { CubeError, errorMessage, type ErrorStatus } from "./errors.ts";
+
+/**
+ * Deno KV values are capped at 64 KiB; a task body above this limit could be
+ * acknowledged and then fail to persist, so it is refused up front.
+ */
+export const MAX_BODY_BYTES = 48 * 1024;
+
+export interface ErrorBody {
+  HTTPStatusCode: number;
+  Message: string;
+}
+
+export function errorResponse(c: Context, status: ErrorStatus, message: string): Response {
+  return c.json<ErrorBody>({ HTTPStatusCode: status, Message: message }, status);
+}
+
+/** Reads a JSON body, turning an empty or malformed one into a 400 that says so. */
+export async function readJson(c: Context): Promise<unknown> {
+  // The Content-Type is not checked: `curl -d @task.json` sends a form type, and the
+  // body is JSON all the same.
+  const text = await c.req.text();
+  if (text.trim() === "") throw new CubeError(400, "Request body is empty: send a JSON task");
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new CubeError(400, `Request body is not valid JSON: ${errorMessage(error)}`);
+  }
+}
+
+/**
+ * A Hono app whose routes answer both at `/` (the book's paths) and at `/v1/`, with
+ * cube's error handling: every failure is `{"HTTPStatusCode", "Message"}`.
+ */
+export function createApi(name: string, routes: Hono): Hono {
+  const app = new Hono();
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) =>
+        errorResponse(c, 413, `Request body is larger than ${MAX_BODY_BYTES / 1024} KiB`),
+    }),
+  );
+  app.route("/v1", routes);
+  app.route("/", routes);
+  app.notFound((c) =>
+    errorResponse(c, 404, `No route for ${c.req.method} ${new URL(c.req.url).pathname}`)
+  );
+  app.onError((error, c) => {
+    if (error instanceof CubeError) return errorResponse(c, error.status, error.message);
+    console.error(`[${name}] ${c.req.method} ${c.req.url} failed:`, error);
+    return errorResponse(c, 500, `Internal error: ${errorMessage(error)}`);
+  });
+  return app;
+}

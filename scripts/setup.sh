@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Everything cube needs on a fresh Debian machine with Node/npm and root:
+# Deno (from npm), a Docker engine that answers, and the local test images.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DENO_VERSION=2.9.6
+
+if ! command -v deno >/dev/null 2>&1; then
+  printf 'setup: installing Deno %s from npm\n' "$DENO_VERSION" >&2
+  npm install -g --silent "deno@$DENO_VERSION" >/dev/null 2>&1 ||
+    { printf 'setup: "npm install -g deno@%s" failed; install Deno and run again\n' "$DENO_VERSION" >&2; exit 1; }
+fi
+bash scripts/engine.sh
+bash scripts/test_images.sh

@@ -1,0 +1,65 @@
+/**
+ * The storage contract shared by the manager and the worker. A `Database` holds named
+ * `Store`s (tasks, events, nodes, ...); each store maps string keys to values with a
+ * version, so concurrent writers can compare-and-set and never lose an update.
+ *
+ * @module
+ */
+
+export interface Entry<T> {
+  key: string;
+  value: T;
+  /** Opaque; changes on every write of the key. */
+  version: string;
+}
+
+export interface ListOptions {
+  /** Only keys that start with this. */
+  prefix?: string;
+  /** At most this many entries. */
+  limit?: number;
+  /** Newest keys first. */
+  reverse?: boolean;
+}
+
+export interface Store<T> {
+  get(key: string): Promise<Entry<T> | null>;
+  put(key: string, value: T): Promise<string>;
+  /**
+   * Writes only when the key's version is still `version` (`null`: the key must not
+   * exist). Returns the new version, or `null` when another writer came first.
+   */
+  putIf(key: string, value: T, version: string | null): Promise<string | null>;
+  /**
+   * Read-modify-write that retries on conflict. `fn` gets the current value (or null)
+   * and returns the new one, or `undefined` to leave the key as it is.
+   */
+  update(key: string, fn: (current: T | null) => T | undefined): Promise<T | null>;
+  delete(key: string): Promise<void>;
+  /** Deletes only when the key's version is still `version`; false when it changed. */
+  deleteIf(key: string, version: string): Promise<boolean>;
+  list(options?: ListOptions): Promise<Entry<T>[]>;
+  count(): Promise<number>;
+}
+
+export interface Database extends Disposable {
+  store<T>(name: string): Store<T>;
+  close(): void;
+}
+
+const MAX_UPDATE_ATTEMPTS = 100;
+
+/** `Store.update` on top of `get` and `putIf`, shared by every implementation. */
+export async function updateWithRetry<T>(
+  store: Pick<Store<T>, "get" | "putIf">,
+  key: string,
+  fn: (current: T | null) => T | undefined,
+): Promise<T | null> {
+  for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
+    const current = await store.get(key);
+    const next = fn(current ? current.value : null);
+    if (next === undefined) return current ? current.value : null;
+    if (await store.putIf(key, next, current ? current.version : null) !== null) return next;
+  }
+  throw new Error(`Store update of "${key}" lost ${MAX_UPDATE_ATTEMPTS} races in a row`);
+}

@@ -1,0 +1,130 @@
+/**
+ * The book's `Task` and `TaskEvent`, PascalCase on the wire, plus cube's additions.
+ *
+ * Units: `Memory` and `Disk` are bytes, `Cpu` is cores (0.5 = half a core). Times are
+ * RFC 3339 strings; an unset time is Go's zero time so the book's Go client decodes it.
+ *
+ * @module
+ */
+
+import { State } from "./state.ts";
+
+/** Go's `time.Time{}` as encoding/json writes it: what "not set" looks like on the wire. */
+export const ZERO_TIME = "0001-01-01T00:00:00Z";
+
+export interface PortBinding {
+  HostIp: string;
+  HostPort: string;
+}
+
+/** How cube probes a task's `HealthCheck` path. Defaults live in `DEFAULT_HEALTH`. */
+export interface HealthSettings {
+  /** Seconds between probes. */
+  Interval: number;
+  /** Seconds one probe may take. */
+  Timeout: number;
+  /** Consecutive failed probes that make the task unhealthy. */
+  FailureThreshold: number;
+}
+
+export const DEFAULT_HEALTH: Readonly<HealthSettings> = {
+  Interval: 5,
+  Timeout: 2,
+  FailureThreshold: 3,
+};
+
+export type RestartPolicy = "" | "no" | "always" | "on-failure" | "unless-stopped";
+
+export interface Task {
+  ID: string;
+  ContainerID: string;
+  Name: string;
+  State: State;
+  Image: string;
+  /** CPU cores requested (and enforced as a limit). */
+  Cpu: number;
+  /** Memory requested in bytes (and enforced as a limit); 0 means no limit. */
+  Memory: number;
+  /** Disk requested in bytes (used for placement). */
+  Disk: number;
+  /** Container ports to publish, as Docker's `{"80/tcp": {}}`. */
+  ExposedPorts: Record<string, Record<string, never>>;
+  /** Fixed host ports, `{"80/tcp": "8080"}` or `{"80/tcp": "127.0.0.1:8080"}`. */
+  PortBindings: Record<string, string>;
+  RestartPolicy: RestartPolicy;
+  StartTime: string;
+  FinishTime: string;
+  /** An HTTP path probed on the task's first published port, e.g. `/health`. */
+  HealthCheck: string;
+  RestartCount: number;
+  /** Where the ports landed, as Docker's port map. */
+  HostPorts: Record<string, PortBinding[]>;
+  // --- cube's additions -------------------------------------------------------------
+  /** Environment as `["K=V"]`. */
+  Env: string[];
+  /** Command (overrides the image's CMD when not empty). */
+  Cmd: string[];
+  /** Why the task last failed (or why it is still pending); empty when all is well. */
+  Error: string;
+  /** Name of the worker node the task is placed on. */
+  Node: string;
+  /** Health probe settings; the defaults apply to any field left out. */
+  Health: HealthSettings;
+  /** Restarts allowed before a failing task stays Failed (the book stopped at 3). */
+  MaxRestarts: number;
+  /** Container exit code, when the container exited. */
+  ExitCode: number | null;
+  /** When the task was first accepted. */
+  CreateTime: string;
+}
+
+export interface TaskEvent {
+  ID: string;
+  /** The desired state. */
+  State: State;
+  Timestamp: string;
+  Task: Task;
+}
+
+export const DEFAULT_MAX_RESTARTS = 3;
+
+/** A complete task from the fields given; everything else gets its zero value. */
+export function newTask(fields: Partial<Task> & Pick<Task, "Image">): Task {
+  // Image sits after State so the JSON reads in the book's field order.
+  const zero: Task = {
+    ID: crypto.randomUUID(),
+    ContainerID: "",
+    Name: "",
+    State: State.Pending,
+    Image: "",
+    Cpu: 0,
+    Memory: 0,
+    Disk: 0,
+    ExposedPorts: {},
+    PortBindings: {},
+    RestartPolicy: "",
+    StartTime: ZERO_TIME,
+    FinishTime: ZERO_TIME,
+    HealthCheck: "",
+    RestartCount: 0,
+    HostPorts: {},
+    Env: [],
+    Cmd: [],
+    Error: "",
+    Node: "",
+    Health: { ...DEFAULT_HEALTH },
+    MaxRestarts: DEFAULT_MAX_RESTARTS,
+    ExitCode: null,
+    CreateTime: new Date().toISOString(),
+  };
+  return { ...zero, ...fields };
+}
+
+export function isZeroTime(time: string): boolean {
+  return time === "" || time === ZERO_TIME || time.startsWith("0001-01-01");
+}
+
+/** A short, human name for logs and messages: `"web" (3f2a9c1e)`. */
+export function describeTask(task: Pick<Task, "ID" | "Name">): string {
+  return task.Name ? `"${task.Name}" (${task.ID.slice(0, 8)})` : `${task.ID.slice(0, 8)}`;
+}

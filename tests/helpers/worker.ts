@@ -1,0 +1,49 @@
+import { listen } from "../../http/serve.ts";
+import { KvDatabase } from "../../store/mod.ts";
+import { createWorkerApp, DockerRuntime, type PullPolicy, Worker } from "../../worker/mod.ts";
+import { removeContainersOf, uniqueName } from "./docker.ts";
+import { tempDir } from "./wait.ts";
+
+export interface TestWorker extends AsyncDisposable {
+  worker: Worker;
+  url: string;
+  name: string;
+  storePath: string;
+}
+
+/**
+ * A real worker in this process: KV file in a temp dir, real Docker, HTTP on loopback.
+ * Disposing it closes everything and removes its containers.
+ */
+export async function startTestWorker(
+  options: { name?: string; pullPolicy?: PullPolicy; reconcileIntervalMs?: number } = {},
+): Promise<TestWorker> {
+  const name = options.name ?? uniqueName("worker");
+  const dir = await tempDir();
+  const storePath = `${dir.path}/worker.kv`;
+  const db = await KvDatabase.open(storePath);
+  const runtime = new DockerRuntime({ publishIp: "127.0.0.1", pullPolicy: options.pullPolicy });
+  const worker = new Worker({
+    name,
+    db,
+    runtime,
+    stopGraceSeconds: 2,
+    reconcileIntervalMs: options.reconcileIntervalMs ?? 1_000,
+    log: () => {},
+  });
+  await worker.start();
+  const server = listen(createWorkerApp({ worker }));
+  return {
+    worker,
+    url: server.url,
+    name,
+    storePath,
+    async [Symbol.asyncDispose]() {
+      await server.close();
+      await worker.close();
+      db.close();
+      await removeContainersOf(name);
+      await dir[Symbol.asyncDispose]();
+    },
+  };
+}

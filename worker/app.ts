@@ -1,0 +1,53 @@
+/**
+ * The worker's HTTP API: the book's routes (also under `/v1/`) plus `GET /health`.
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import { createApi, readJson } from "../http/app.ts";
+import { CubeError } from "../http/errors.ts";
+import { parseTaskEvent, parseTaskId } from "../task/mod.ts";
+import type { Worker } from "./worker.ts";
+
+export function createWorkerApp({ worker }: { worker: Worker }): Hono {
+  const routes = new Hono();
+
+  routes.post("/tasks", async (c) => {
+    const event = parseTaskEvent(await readJson(c));
+    const { task, created } = await worker.submit(event);
+    return c.json(task, created ? 201 : 200);
+  });
+
+  routes.get("/tasks", async (c) => c.json(await worker.list()));
+
+  routes.get("/tasks/:id", async (c) => {
+    const id = parseTaskId(c.req.param("id"));
+    const task = await worker.get(id);
+    if (!task) throw new CubeError(404, `Task ${id} not found on worker ${worker.name}`);
+    return c.json(task);
+  });
+
+  routes.delete("/tasks/:id", async (c) => {
+    await worker.stop(parseTaskId(c.req.param("id")));
+    return c.body(null, 204);
+  });
+
+  routes.get("/stats", async (c) => c.json(await worker.stats()));
+
+  routes.get("/health", async (c) => {
+    let docker = "ok";
+    try {
+      await worker.runtime.ping();
+    } catch (error) {
+      docker = (error as Error).message;
+    }
+    return c.json({
+      Status: docker === "ok" ? "ok" : "degraded",
+      Name: worker.name,
+      Docker: docker,
+    });
+  });
+
+  return createApi(`worker ${worker.name}`, routes);
+}

@@ -1,0 +1,10 @@
+/**
+ * The node agent: Docker runtime, task lifecycle, stats and HTTP API.
+ *
+ * @module
+ */
+
+export { createWorkerApp } from "./app.ts";
+export { DockerRuntime, type DockerRuntimeOptions, type PullPolicy } from "./docker_runtime.ts";
+export { type Stats, StatsCollector } from "./stats.ts";
+export { type SubmitResult, Worker, type WorkerOptions } from "./worker.ts";

@@ -1,0 +1,216 @@
+/**
+ * Node statistics read from `/proc`, in the book's shape (goprocinfo's JSON keys, with
+ * memory in kB as `/proc/meminfo` gives it) plus cube's figures in plain units: bytes,
+ * cores, and a CPU usage measured between two samples, which the book's single sample
+ * could not give.
+ *
+ * @module
+ */
+
+export interface MemStats {
+  mem_total: number;
+  mem_free: number;
+  mem_available: number;
+  buffers: number;
+  cached: number;
+  swap_total: number;
+  swap_free: number;
+}
+
+export interface DiskStats {
+  all: number;
+  used: number;
+  free: number;
+  freeInodes: number;
+}
+
+export interface CpuStat {
+  id: string;
+  user: number;
+  nice: number;
+  system: number;
+  idle: number;
+  iowait: number;
+  irq: number;
+  softirq: number;
+  steal: number;
+  guest: number;
+  guest_nice: number;
+}
+
+export interface LoadStats {
+  last1min: number;
+  last5min: number;
+  last15min: number;
+  process_running: number;
+  process_total: number;
+  last_pid: number;
+}
+
+export interface Stats {
+  MemStats: MemStats;
+  DiskStats: DiskStats;
+  CpuStats: CpuStat;
+  LoadStats: LoadStats;
+  TaskCount: number;
+  // --- cube's figures, in plain units -----------------------------------------------
+  /** Logical CPUs. */
+  CpuCores: number;
+  /** Busy share of all cores over the last sampling interval, 0..1. */
+  CpuUsage: number;
+  /** The interval CpuUsage was measured over, in milliseconds. */
+  CpuUsageIntervalMs: number;
+  MemoryTotalBytes: number;
+  MemoryAvailableBytes: number;
+  DiskTotalBytes: number;
+  DiskFreeBytes: number;
+}
+
+export async function readMemInfo(): Promise<MemStats> {
+  const text = await Deno.readTextFile("/proc/meminfo");
+  const kb = (name: string) => Number(text.match(new RegExp(`^${name}:\\s+(\\d+)`, "m"))?.[1] ?? 0);
+  return {
+    mem_total: kb("MemTotal"),
+    mem_free: kb("MemFree"),
+    mem_available: kb("MemAvailable"),
+    buffers: kb("Buffers"),
+    cached: kb("Cached"),
+    swap_total: kb("SwapTotal"),
+    swap_free: kb("SwapFree"),
+  };
+}
+
+export async function readCpuStat(): Promise<CpuStat> {
+  const line = (await Deno.readTextFile("/proc/stat")).split("\n")[0];
+  const [id, ...fields] = line.trim().split(/\s+/);
+  const n = fields.map(Number);
+  return {
+    id,
+    user: n[0] ?? 0,
+    nice: n[1] ?? 0,
+    system: n[2] ?? 0,
+    idle: n[3] ?? 0,
+    iowait: n[4] ?? 0,
+    irq: n[5] ?? 0,
+    softirq: n[6] ?? 0,
+    steal: n[7] ?? 0,
+    guest: n[8] ?? 0,
+    guest_nice: n[9] ?? 0,
+  };
+}
+
+export async function readLoadAvg(): Promise<LoadStats> {
+  const [l1, l5, l15, procs, lastPid] = (await Deno.readTextFile("/proc/loadavg")).trim().split(
+    /\s+/,
+  );
+  const [running, total] = procs.split("/").map(Number);
+  return {
+    last1min: Number(l1),
+    last5min: Number(l5),
+    last15min: Number(l15),
+    process_running: running,
+    process_total: total,
+    last_pid: Number(lastPid),
+  };
+}
+
+/** Disk figures of the filesystem holding `path`, from `df` (Deno has no statfs). */
+export async function readDisk(path = "/"): Promise<DiskStats> {
+  try {
+    const out = await new Deno.Command("df", {
+      args: ["-k", "-P", path],
+      stdout: "piped",
+      stderr: "null",
+    })
+      .output();
+    const fields = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!.split(/\s+/);
+    const inodes = await new Deno.Command("df", {
+      args: ["-i", "-P", path],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const inodeFields = new TextDecoder().decode(inodes.stdout).trim().split("\n").at(-1)!.split(
+      /\s+/,
+    );
+    return {
+      all: Number(fields[1]) * 1024,
+      used: Number(fields[2]) * 1024,
+      free: Number(fields[3]) * 1024,
+      freeInodes: Number(inodeFields[3]) || 0,
+    };
+  } catch {
+    return { all: 0, used: 0, free: 0, freeInodes: 0 };
+  }
+}
+
+function busyAndTotal(s: CpuStat): [number, number] {
+  const idle = s.idle + s.iowait;
+  const total = s.user + s.nice + s.system + s.idle + s.iowait + s.irq + s.softirq + s.steal;
+  return [total - idle, total];
+}
+
+/** CPU busy share between two `/proc/stat` samples (0..1). */
+export function cpuUsage(before: CpuStat, after: CpuStat): number {
+  const [busy0, total0] = busyAndTotal(before);
+  const [busy1, total1] = busyAndTotal(after);
+  const total = total1 - total0;
+  return total > 0 ? Math.min(1, Math.max(0, (busy1 - busy0) / total)) : 0;
+}
+
+/**
+ * Keeps the last CPU sample so that each reading measures usage over a real interval.
+ * No timers: a reading compares with the previous one when it is old enough, and
+ * otherwise waits out a short interval itself.
+ */
+export class StatsCollector {
+  #last: { stat: CpuStat; at: number } | null = null;
+  #usage = 0;
+  #intervalMs = 0;
+  readonly #minIntervalMs: number;
+  readonly #diskPath: string;
+
+  constructor(options: { minIntervalMs?: number; diskPath?: string } = {}) {
+    this.#minIntervalMs = options.minIntervalMs ?? 250;
+    this.#diskPath = options.diskPath ?? "/";
+  }
+
+  async #sampleCpu(): Promise<CpuStat> {
+    let now = await readCpuStat();
+    let at = performance.now();
+    if (!this.#last) {
+      this.#last = { stat: now, at };
+      await new Promise((r) => setTimeout(r, this.#minIntervalMs));
+      now = await readCpuStat();
+      at = performance.now();
+    }
+    if (at - this.#last.at >= this.#minIntervalMs) {
+      this.#usage = cpuUsage(this.#last.stat, now);
+      this.#intervalMs = Math.round(at - this.#last.at);
+      this.#last = { stat: now, at };
+    }
+    return now;
+  }
+
+  async read(taskCount: number): Promise<Stats> {
+    const [cpu, mem, load, disk] = await Promise.all([
+      this.#sampleCpu(),
+      readMemInfo(),
+      readLoadAvg(),
+      readDisk(this.#diskPath),
+    ]);
+    return {
+      MemStats: mem,
+      DiskStats: disk,
+      CpuStats: cpu,
+      LoadStats: load,
+      TaskCount: taskCount,
+      CpuCores: navigator.hardwareConcurrency,
+      CpuUsage: this.#usage,
+      CpuUsageIntervalMs: this.#intervalMs,
+      MemoryTotalBytes: mem.mem_total * 1024,
+      MemoryAvailableBytes: mem.mem_available * 1024,
+      DiskTotalBytes: disk.all,
+      DiskFreeBytes: disk.free,
+    };
+  }
+}
