@@ -9,3 +9,4 @@ export * from "./state.ts";
 export * from "./task.ts";
 export * from "./transition.ts";
 export * from "./schema.ts";
+export * from "./node.ts";

@@ -1,0 +1,84 @@
+/**
+ * The book's scheduler interface: select candidate nodes, score them, pick one. The
+ * manager gives each call a snapshot of the nodes with their allocations.
+ *
+ * @module
+ */
+
+import type { Node, Task } from "../task/mod.ts";
+
+export interface Scheduler {
+  readonly name: string;
+  /** Nodes that can take the task; the reasons the others cannot, by node name. */
+  selectCandidates(task: Task, nodes: readonly Node[]): Candidates;
+  /** A score per candidate; what "better" means is the scheduler's (see `pick`). */
+  score(task: Task, candidates: readonly Node[]): Map<string, number>;
+  pick(scores: Map<string, number>, candidates: readonly Node[]): Node;
+}
+
+export interface Candidates {
+  nodes: Node[];
+  rejected: Map<string, string>;
+}
+
+export type Placement = { node: Node } | { node: null; reason: string };
+
+function gib(bytes: number): string {
+  return bytes >= 1024 ** 3
+    ? `${(bytes / 1024 ** 3).toFixed(1)} GiB`
+    : `${Math.round(bytes / 1024 ** 2)} MiB`;
+}
+
+/**
+ * The feasibility check shared by every scheduler: the node is up and has room for the
+ * task's Cpu, Memory and Disk requests on top of what is already allocated there.
+ * Returns null when it fits, else what it lacks.
+ */
+export function lacks(task: Task, node: Node): string | null {
+  if (node.Status !== "ready") return `is ${node.Status}${node.Error ? ` (${node.Error})` : ""}`;
+  const missing: string[] = [];
+  if (task.Cpu > 0 && node.CpuAllocated + task.Cpu > node.Cores) {
+    missing.push(`CPU (${(node.Cores - node.CpuAllocated).toFixed(2)} of ${task.Cpu} cores free)`);
+  }
+  if (task.Memory > 0 && node.MemoryAllocated + task.Memory > node.Memory) {
+    missing.push(
+      `memory (${gib(Math.max(0, node.Memory - node.MemoryAllocated))} of ${
+        gib(task.Memory)
+      } free)`,
+    );
+  }
+  if (task.Disk > 0 && node.DiskAllocated + task.Disk > node.Disk) {
+    missing.push(
+      `disk (${gib(Math.max(0, node.Disk - node.DiskAllocated))} of ${gib(task.Disk)} free)`,
+    );
+  }
+  return missing.length ? `lacks ${missing.join(", ")}` : null;
+}
+
+export function selectFeasible(task: Task, nodes: readonly Node[]): Candidates {
+  const candidates: Node[] = [];
+  const rejected = new Map<string, string>();
+  for (const node of nodes) {
+    const why = lacks(task, node);
+    if (why) rejected.set(node.Name, why);
+    else candidates.push(node);
+  }
+  return { nodes: candidates, rejected };
+}
+
+/** Runs select → score → pick, or explains why no node can take the task. */
+export function place(scheduler: Scheduler, task: Task, nodes: readonly Node[]): Placement {
+  if (nodes.length === 0) {
+    return { node: null, reason: "no worker nodes have joined yet" };
+  }
+  const { nodes: candidates, rejected } = scheduler.selectCandidates(task, nodes);
+  if (candidates.length === 0) {
+    const details = [...rejected].slice(0, 5).map(([name, why]) => `${name} ${why}`);
+    const more = rejected.size > 5 ? `; and ${rejected.size - 5} more` : "";
+    return {
+      node: null,
+      reason: `no node can take it: ${nodes.length} evaluated; ${details.join("; ")}${more}`,
+    };
+  }
+  return { node: scheduler.pick(scheduler.score(task, candidates), candidates) };
+}
