@@ -6,6 +6,8 @@
 
 import { Command } from "commander";
 import denoJson from "../deno.json" with { type: "json" };
+import { devCommand } from "./dev_command.ts";
+import { managerCommand } from "./manager_command.ts";
 import { workerCommand } from "./worker_command.ts";
 
 export function createProgram(): Command {
@@ -13,5 +15,7 @@ export function createProgram(): Command {
     .description("a small container orchestrator: a manager schedules tasks onto worker nodes")
     .version(denoJson.version, "-V, --version")
     .showHelpAfterError()
-    .addCommand(workerCommand());
+    .addCommand(managerCommand())
+    .addCommand(workerCommand())
+    .addCommand(devCommand());
 }

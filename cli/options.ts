@@ -11,6 +11,17 @@ export function intOption(flags: string, description: string): Option {
   });
 }
 
+/** An option whose value must be a positive number of seconds (decimals allowed). */
+export function secondsOption(flags: string, description: string): Option {
+  return new Option(flags, description).argParser((value: string) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) {
+      throw new InvalidArgumentError(`"${value}" is not a positive number of seconds`);
+    }
+    return n;
+  });
+}
+
 /** Runs `cleanup` once on SIGINT or SIGTERM, then exits. Resolves never. */
 export function onShutdown(cleanup: () => Promise<void>): Promise<void> {
   return new Promise(() => {
@@ -26,5 +37,48 @@ export function onShutdown(cleanup: () => Promise<void>): Promise<void> {
     };
     Deno.addSignalListener("SIGINT", stop);
     Deno.addSignalListener("SIGTERM", stop);
+  });
+}
+
+const UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1024 ** 4,
+  tib: 1024 ** 4,
+};
+
+/** `"256m"`, `"1.5GiB"`, `"1048576"` → bytes (binary units, as Docker's `--memory`). */
+export function parseBytes(value: string): number {
+  const match = value.trim().toLowerCase().match(/^(\d+(?:\.\d+)?)\s*([a-z]*)$/);
+  const unit = match ? UNITS[match[2]] : undefined;
+  if (!match || unit === undefined) {
+    throw new InvalidArgumentError(`"${value}" is not a size (examples: 512m, 2g, 1073741824)`);
+  }
+  return Math.round(Number(match[1]) * unit);
+}
+
+/** An option whose value is a size in bytes with an optional unit. */
+export function bytesOption(flags: string, description: string): Option {
+  return new Option(flags, description).argParser(parseBytes);
+}
+
+/** An option whose value is a positive number (decimals allowed). */
+export function numberOption(flags: string, description: string): Option {
+  return new Option(flags, description).argParser((value: string) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) {
+      throw new InvalidArgumentError(`"${value}" is not a positive number`);
+    }
+    return n;
   });
 }

@@ -1,45 +1,43 @@
 import { Command, Option } from "commander";
-import { listen } from "../http/serve.ts";
-import { openDatabase } from "../store/mod.ts";
-import { createWorkerApp, DockerRuntime, type PullPolicy, Worker } from "../worker/mod.ts";
-import { intOption, onShutdown } from "./options.ts";
+import { bytesOption, intOption, numberOption, onShutdown, secondsOption } from "./options.ts";
+import { startWorker, type WorkerSettings } from "./start.ts";
 
-export interface WorkerFlags {
-  host: string;
-  port: number;
-  name?: string;
-  store?: string;
-  publishIp: string;
-  pull: PullPolicy;
-  stopGrace: number;
-  concurrency: number;
-}
-
-/** Starts a worker node: store, Docker runtime, agent, HTTP API. */
-export async function runWorker(flags: WorkerFlags): Promise<void> {
-  const name = flags.name ?? `${Deno.hostname()}-${flags.port}`;
-  const storePath = flags.store ?? `.cube/worker-${name}.kv`;
-  const db = await openDatabase(storePath);
-  const runtime = new DockerRuntime({ publishIp: flags.publishIp, pullPolicy: flags.pull });
-  const worker = new Worker({
-    name,
-    db,
-    runtime,
-    stopGraceSeconds: flags.stopGrace,
-    concurrency: flags.concurrency,
-  });
-  await worker.start();
-  const server = listen(createWorkerApp({ worker }), { hostname: flags.host, port: flags.port });
-  console.log(`cube worker "${name}" listening on ${server.url} (store: ${storePath})`);
-  await onShutdown(async () => {
-    await server.close();
-    await worker.close();
-    db.close();
-  });
+/** Options shared by `cube worker` and `cube dev`. */
+export function workerRuntimeOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option("--publish-ip <ip>", "host address container ports are published on")
+        .env("CUBE_PUBLISH_IP").default("0.0.0.0"),
+    )
+    .addOption(
+      new Option("--pull <policy>", "image pull policy").choices(["always", "missing", "never"])
+        .env("CUBE_PULL").default("always"),
+    )
+    .addOption(
+      intOption("--stop-grace <seconds>", "seconds between SIGTERM and SIGKILL on stop")
+        .env("CUBE_STOP_GRACE").default(10),
+    )
+    .addOption(
+      intOption("--concurrency <n>", "container starts/stops in flight at once")
+        .env("CUBE_CONCURRENCY").default(8),
+    )
+    .addOption(
+      numberOption("--cpu-total <cores>", "cores offered to tasks (default: all)").env(
+        "CUBE_CPU_TOTAL",
+      ),
+    )
+    .addOption(
+      bytesOption("--memory-total <size>", "memory offered to tasks, e.g. 8g (default: all)")
+        .env("CUBE_MEMORY_TOTAL"),
+    )
+    .addOption(
+      bytesOption("--disk-total <size>", "disk offered to tasks, e.g. 100g (default: all)")
+        .env("CUBE_DISK_TOTAL"),
+    );
 }
 
 export function workerCommand(): Command {
-  return new Command("worker")
+  const command = new Command("worker")
     .description("run a worker node: runs tasks as Docker containers")
     .addOption(
       new Option("-H, --host <host>", "address to listen on").env("CUBE_HOST").default("0.0.0.0"),
@@ -52,26 +50,30 @@ export function workerCommand(): Command {
       new Option(
         "-d, --store <path>",
         'KV file, ":memory:" or "memory" (default: .cube/worker-<name>.kv)',
+      ).env("CUBE_STORE"),
+    )
+    .addOption(
+      new Option("-m, --manager <url>", "join this manager: heartbeat and push task changes")
+        .env("CUBE_MANAGER"),
+    )
+    .addOption(
+      new Option(
+        "--advertise <url>",
+        "URL the manager reaches this worker at (default: http://<host>:<port>)",
       )
-        .env("CUBE_STORE"),
+        .env("CUBE_ADVERTISE"),
     )
     .addOption(
-      new Option("--publish-ip <ip>", "host address container ports are published on")
-        .env("CUBE_PUBLISH_IP").default("0.0.0.0"),
-    )
-    .addOption(
-      new Option("--pull <policy>", "image pull policy").choices(["always", "missing", "never"])
-        .env("CUBE_PULL").default("always"),
-    )
-    .addOption(
-      intOption("--stop-grace <seconds>", "seconds between SIGTERM and SIGKILL on stop").env(
-        "CUBE_STOP_GRACE",
-      ).default(10),
-    )
-    .addOption(
-      intOption("--concurrency <n>", "container starts/stops in flight at once").env(
-        "CUBE_CONCURRENCY",
-      ).default(8),
-    )
-    .action((flags: WorkerFlags) => runWorker(flags));
+      secondsOption("--heartbeat-interval <seconds>", "seconds between heartbeats to the manager")
+        .env("CUBE_HEARTBEAT_INTERVAL").default(1),
+    );
+  return workerRuntimeOptions(command).action(async (flags: WorkerSettings) => {
+    const node = await startWorker(flags);
+    console.log(
+      `cube worker "${node.name}" listening on ${node.url}${
+        flags.manager ? `, joined to ${flags.manager}` : ""
+      }`,
+    );
+    await onShutdown(() => node.close());
+  });
 }

@@ -19,7 +19,9 @@
  *   are thus counted twice, which errs towards spreading; what cube did not place (other
  *   load on a shared machine) is still seen.
  * - A task that requests nothing is scored as if it asked for 0.1 core and 64 MiB (like
- *   Nomad's defaults), so such tasks still spread instead of tying at cost 0.
+ *   Nomad's defaults), and every task already on a node adds that much to u_i as its
+ *   baseline, so tasks without requests still spread instead of tying at cost 0 (where
+ *   a few percent of measurement noise would decide).
  * - Nodes that are down or lack room are never scored (the book scored an unreachable
  *   node 0 and picked it).
  *
@@ -38,15 +40,18 @@ export interface Utilisation {
   memory: number;
 }
 
-/** u_cpu and u_mem of a node, as described above. */
+/** u_cpu and u_mem of a node, as described above (each placed task adds its baseline). */
 export function utilisation(node: Node): Utilisation {
   const cores = node.Cores || node.Stats?.CpuCores || 1;
   const measuredMemory = node.Stats && node.Stats.MemoryTotalBytes > 0
     ? 1 - node.Stats.MemoryAvailableBytes / node.Stats.MemoryTotalBytes
     : 0;
+  const memory = node.Memory || node.Stats?.MemoryTotalBytes || 1;
   return {
-    cpu: node.CpuAllocated / cores + (node.Stats?.CpuUsage ?? 0),
-    memory: (node.Memory > 0 ? node.MemoryAllocated / node.Memory : 0) + measuredMemory,
+    cpu: (node.CpuAllocated + node.TaskCount * DEFAULT_CPU_REQUEST) / cores +
+      (node.Stats?.CpuUsage ?? 0),
+    memory: (node.MemoryAllocated + node.TaskCount * DEFAULT_MEMORY_REQUEST) / memory +
+      measuredMemory,
   };
 }
 

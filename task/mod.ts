@@ -10,3 +10,4 @@ export * from "./task.ts";
 export * from "./transition.ts";
 export * from "./schema.ts";
 export * from "./node.ts";
+export * from "./stats.ts";

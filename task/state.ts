@@ -25,7 +25,7 @@ export const STATE_NAMES: Readonly<Record<State, string>> = {
  * Running/Failed, Running -> Completed/Failed) and extended where cube needs it:
  * - a task can be stopped before it ever runs (Pending/Scheduled -> Completed);
  * - restarts and rescheduling put a finished or lost task back in line
- *   (Failed/Completed/Running -> Scheduled, Scheduled/Running -> Pending);
+ *   (Failed/Completed/Running -> Scheduled or Pending, Scheduled -> Pending);
  * - an adopted task can be found already Running (Pending -> Running);
  * - a task that can never be placed fails (Pending -> Failed).
  * Every self-transition is allowed: it records new facts (ports, error) in place.
@@ -40,8 +40,8 @@ const TRANSITIONS: Readonly<Record<State, readonly State[]>> = {
     State.Failed,
   ],
   [State.Running]: [State.Running, State.Pending, State.Scheduled, State.Completed, State.Failed],
-  [State.Completed]: [State.Completed, State.Scheduled],
-  [State.Failed]: [State.Failed, State.Scheduled],
+  [State.Completed]: [State.Completed, State.Scheduled, State.Pending],
+  [State.Failed]: [State.Failed, State.Scheduled, State.Pending],
 };
 
 export function isValidTransition(from: State, to: State): boolean {

@@ -6,65 +6,9 @@
  *
  * @module
  */
+import type { CpuStat, DiskStats, LoadStats, MemStats, Stats } from "../task/stats.ts";
 
-export interface MemStats {
-  mem_total: number;
-  mem_free: number;
-  mem_available: number;
-  buffers: number;
-  cached: number;
-  swap_total: number;
-  swap_free: number;
-}
-
-export interface DiskStats {
-  all: number;
-  used: number;
-  free: number;
-  freeInodes: number;
-}
-
-export interface CpuStat {
-  id: string;
-  user: number;
-  nice: number;
-  system: number;
-  idle: number;
-  iowait: number;
-  irq: number;
-  softirq: number;
-  steal: number;
-  guest: number;
-  guest_nice: number;
-}
-
-export interface LoadStats {
-  last1min: number;
-  last5min: number;
-  last15min: number;
-  process_running: number;
-  process_total: number;
-  last_pid: number;
-}
-
-export interface Stats {
-  MemStats: MemStats;
-  DiskStats: DiskStats;
-  CpuStats: CpuStat;
-  LoadStats: LoadStats;
-  TaskCount: number;
-  // --- cube's figures, in plain units -----------------------------------------------
-  /** Logical CPUs. */
-  CpuCores: number;
-  /** Busy share of all cores over the last sampling interval, 0..1. */
-  CpuUsage: number;
-  /** The interval CpuUsage was measured over, in milliseconds. */
-  CpuUsageIntervalMs: number;
-  MemoryTotalBytes: number;
-  MemoryAvailableBytes: number;
-  DiskTotalBytes: number;
-  DiskFreeBytes: number;
-}
+export type { Stats };
 
 export async function readMemInfo(): Promise<MemStats> {
   const text = await Deno.readTextFile("/proc/meminfo");

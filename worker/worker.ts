@@ -10,6 +10,7 @@
  * @module
  */
 
+import { sleep } from "../lib/async.ts";
 import { CubeError, errorMessage } from "../http/errors.ts";
 import type { Database, Store } from "../store/mod.ts";
 import {
@@ -22,6 +23,7 @@ import {
   transition,
 } from "../task/mod.ts";
 import type { ContainerState, DockerRuntime } from "./docker_runtime.ts";
+import { HealthMonitor } from "./health.ts";
 import { KeyedQueue } from "./keyed_queue.ts";
 import { type Stats, StatsCollector } from "./stats.ts";
 
@@ -36,6 +38,11 @@ export interface WorkerOptions {
   stopGraceSeconds?: number;
   /** Safety-net poll of container states (Docker events are the fast path), in ms. */
   reconcileIntervalMs?: number;
+  /**
+   * What this node offers the scheduler, when not all of the machine (like Nomad's
+   * `cpu_total_compute`/`memory_total_mb`): cores and bytes.
+   */
+  capacity?: { cpu?: number; memory?: number; disk?: number };
   /** Called after every change of a task's record. */
   onChange?: (task: Task) => void;
   log?: (message: string) => void;
@@ -53,19 +60,6 @@ function exitReason(state: ContainerState): string {
   return `container exited with code ${state.exitCode}${signal}`;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done);
-  });
-}
-
 export class Worker {
   readonly name: string;
   readonly runtime: DockerRuntime;
@@ -78,6 +72,8 @@ export class Worker {
   readonly #closing = new AbortController();
   readonly #loops: Promise<void>[] = [];
   readonly #log: (message: string) => void;
+  readonly #health: HealthMonitor;
+  readonly #capacity: { cpu?: number; memory?: number; disk?: number };
   #recovered = false;
   onChange: (task: Task) => void;
 
@@ -90,7 +86,12 @@ export class Worker {
     this.#stopGraceSeconds = options.stopGraceSeconds ?? 10;
     this.#reconcileIntervalMs = options.reconcileIntervalMs ?? 5_000;
     this.onChange = options.onChange ?? (() => {});
+    this.#capacity = options.capacity ?? {};
     this.#log = options.log ?? ((m) => console.log(`[worker ${this.name}] ${m}`));
+    this.#health = new HealthMonitor((task, reason) => {
+      this.#queue.run(task.ID, () => this.#failUnhealthy(task.ID, task.ContainerID, reason))
+        .catch((error) => this.#log(`task ${task.ID}: ${errorMessage(error)}`));
+    });
   }
 
   /** Recovers from the store and Docker, then starts watching containers. */
@@ -108,6 +109,7 @@ export class Worker {
   async close(): Promise<void> {
     this.#closing.abort();
     await Promise.all(this.#loops);
+    await this.#health.close();
     await this.#queue.idle();
   }
 
@@ -127,7 +129,20 @@ export class Worker {
 
   async stats(): Promise<Stats> {
     const tasks = await this.list();
-    return this.#stats.read(tasks.filter((t) => isActive(t.State)).length);
+    const stats = await this.#stats.read(tasks.filter((t) => isActive(t.State)).length);
+    const { cpu, memory, disk } = this.#capacity;
+    if (cpu) stats.CpuCores = cpu;
+    if (memory) {
+      stats.MemoryAvailableBytes = Math.round(
+        memory * (stats.MemoryAvailableBytes / stats.MemoryTotalBytes),
+      );
+      stats.MemoryTotalBytes = memory;
+    }
+    if (disk) {
+      stats.DiskFreeBytes = Math.min(stats.DiskFreeBytes, disk);
+      stats.DiskTotalBytes = disk;
+    }
+    return stats;
   }
 
   /**
@@ -146,11 +161,7 @@ export class Worker {
     }
     const incoming: Task = { ...event.Task, Node: this.name, ContainerID: "", Error: "" };
     const task = existing
-      ? transition(existing, State.Scheduled, {
-        ...incoming,
-        ContainerID: existing.ContainerID,
-        CreateTime: existing.CreateTime,
-      })
+      ? transition(existing, State.Scheduled, { ...incoming, CreateTime: existing.CreateTime })
       : transition({ ...incoming, State: State.Pending }, State.Scheduled);
     await this.#tasks.put(id, task);
     await this.#intents.put(id, { ...event, State: State.Running, Task: task });
@@ -188,8 +199,22 @@ export class Worker {
 
   async #save(task: Task): Promise<Task> {
     await this.#tasks.put(task.ID, task);
+    if (!this.#closing.signal.aborted) this.#health.sync(task);
     this.onChange(task);
     return task;
+  }
+
+  /** A task that failed its health checks: stop its container and mark it Failed. */
+  async #failUnhealthy(id: string, containerId: string, reason: string): Promise<void> {
+    const task = await this.get(id);
+    if (!task || task.State !== State.Running || task.ContainerID !== containerId) return;
+    this.#log(`task ${describeTask(task)}: ${reason}; stopping it`);
+    await this.runtime.stop(containerId, this.#stopGraceSeconds);
+    await this.#save(transition(task, State.Failed, {
+      Error: reason,
+      ExitCode: null,
+      FinishTime: new Date().toISOString(),
+    }));
   }
 
   async #apply(id: string): Promise<void> {
@@ -296,6 +321,7 @@ export class Worker {
         const mine = containers.find((c) => c.id === task.ContainerID);
         if (mine?.running) {
           this.#log(`adopted task ${describeTask(task)} (container ${mine.id.slice(0, 12)})`);
+          this.#health.sync(task);
         } else this.#queue.run(task.ID, () => this.#observe(task.ID));
       }
     }

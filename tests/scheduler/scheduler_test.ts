@@ -39,12 +39,13 @@ Deno.test("E-PVM's cost is the book's LIEB formula on the task's own requests (w
   const empty = fakeNode("empty");
   assert.ok(Math.abs(marginalCost(task, empty) - 0.35472141218092745) < 1e-12);
   assert.ok(Math.abs(marginalCost(task, empty) - ((LIEB ** 0.5 - 1) + (LIEB ** 0.25 - 1))) < 1e-12);
-  // Busy node: u_cpu = 1/2 allocated + 0.25 measured; u_mem = 2/4 allocated + 1/4 in use.
-  const busy = fakeNode("busy", { CpuAllocated: 1, MemoryAllocated: 2 * GiB }, {
+  // Busy node with 2 tasks: u_cpu = (1 + 2 × 0.1 baseline) / 2 + 0.25 measured = 0.85;
+  // u_mem = (2 GiB + 2 × 64 MiB) / 4 GiB + 1/4 in use.
+  const busy = fakeNode("busy", { CpuAllocated: 1, MemoryAllocated: 2 * GiB, TaskCount: 2 }, {
     CpuUsage: 0.25,
     MemoryAvailableBytes: 3 * GiB,
   });
-  assert.ok(Math.abs(marginalCost(task, busy) - 0.4902792165380121) < 1e-12);
+  assert.ok(Math.abs(marginalCost(task, busy) - 0.5070936312143155) < 1e-12);
 });
 
 Deno.test("E-PVM's CPU term does not cancel out (the book's bug)", () => {
@@ -68,6 +69,13 @@ Deno.test("E-PVM weighs measured load, not only allocations", () => {
   const epvm = new Epvm();
   const nodes = [fakeNode("hot", {}, { CpuUsage: 0.9 }), fakeNode("cool", {}, { CpuUsage: 0.1 })];
   assert.equal(place(epvm, newTask({ Image: "x" }), nodes).node?.Name, "cool");
+});
+
+Deno.test("E-PVM spreads tasks without requests across equal nodes despite measurement noise", () => {
+  const epvm = new Epvm();
+  const a = fakeNode("a", { TaskCount: 1 }, { CpuUsage: 0.01 });
+  const b = fakeNode("b", {}, { CpuUsage: 0.03 });
+  assert.equal(place(epvm, newTask({ Image: "x" }), [a, b]).node?.Name, "b");
 });
 
 Deno.test("E-PVM breaks ties by task count, then name", () => {

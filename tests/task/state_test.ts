@@ -15,11 +15,11 @@ Deno.test("the book's transitions are all allowed", () => {
   }
 });
 
-Deno.test("a finished task only goes back to Scheduled (a restart)", () => {
+Deno.test("a finished task only goes back in line (a restart or a reschedule)", () => {
   for (const from of [Completed, Failed]) {
     assert.ok(isValidTransition(from, Scheduled));
+    assert.ok(isValidTransition(from, Pending));
     assert.ok(!isValidTransition(from, Running));
-    assert.ok(!isValidTransition(from, Pending));
   }
   assert.ok(!isValidTransition(Completed, Failed));
   assert.ok(!isValidTransition(Failed, Completed));

@@ -1,0 +1,62 @@
+import { Command, Option } from "commander";
+import { SCHEDULERS } from "../scheduler/mod.ts";
+import { intOption, onShutdown, secondsOption } from "./options.ts";
+import { type ManagerSettings, startManager } from "./start.ts";
+
+/** Options shared by `cube manager` and `cube dev`. */
+export function managerControlOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option("-s, --scheduler <name>", "placement algorithm").choices([...SCHEDULERS])
+        .env("CUBE_SCHEDULER").default("epvm"),
+    )
+    .addOption(
+      secondsOption(
+        "--heartbeat-interval <seconds>",
+        "liveness check and static-worker poll period",
+      )
+        .env("CUBE_HEARTBEAT_INTERVAL").default(1),
+    )
+    .addOption(
+      secondsOption(
+        "--node-timeout <seconds>",
+        "silence after which a node is down and its tasks move",
+      )
+        .env("CUBE_NODE_TIMEOUT").default(5),
+    )
+    .addOption(
+      secondsOption(
+        "--restart-backoff <seconds>",
+        "first restart delay; doubles per restart, max 30 s",
+      )
+        .env("CUBE_RESTART_BACKOFF").default(0.25),
+    );
+}
+
+function list(value: string): string[] {
+  return value.split(",").map((s) => s.trim()).filter(Boolean);
+}
+
+export function managerCommand(): Command {
+  const command = new Command("manager")
+    .description("run the manager: accepts tasks and schedules them onto workers")
+    .addOption(
+      new Option("-H, --host <host>", "address to listen on").env("CUBE_HOST").default("0.0.0.0"),
+    )
+    .addOption(intOption("-p, --port <port>", "port to listen on").env("CUBE_PORT").default(5555))
+    .addOption(
+      new Option("-w, --workers <list>", "static workers, host:port,host:port (polled)")
+        .env("CUBE_WORKERS").argParser(list).default([]),
+    )
+    .addOption(
+      new Option("-d, --store <path>", 'KV file, ":memory:" or "memory"').env("CUBE_STORE")
+        .default(".cube/manager.kv"),
+    );
+  return managerControlOptions(command).action(async (flags: ManagerSettings) => {
+    const node = await startManager(flags);
+    console.log(
+      `cube manager listening on ${node.url} (scheduler: ${flags.scheduler}, store: ${flags.store})`,
+    );
+    await onShutdown(() => node.close());
+  });
+}

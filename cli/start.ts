@@ -1,0 +1,119 @@
+/**
+ * Wiring of the two roles: store + core + HTTP server, returned as one handle to close.
+ * `cube manager`, `cube worker`, `cube dev` and the tests all start nodes through here.
+ *
+ * @module
+ */
+
+import { listen } from "../http/serve.ts";
+import { createManagerApp, Manager } from "../manager/mod.ts";
+import { createScheduler } from "../scheduler/mod.ts";
+import { openDatabase } from "../store/mod.ts";
+import { createWorkerApp, DockerRuntime, type PullPolicy, Worker } from "../worker/mod.ts";
+import { ManagerLink } from "../worker/manager_link.ts";
+
+export interface Running extends AsyncDisposable {
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface ManagerSettings {
+  host: string;
+  port: number;
+  workers: string[];
+  scheduler: string;
+  store: string;
+  heartbeatInterval: number;
+  nodeTimeout: number;
+  restartBackoff: number;
+  quiet?: boolean;
+}
+
+export interface WorkerSettings {
+  host: string;
+  port: number;
+  name?: string;
+  store?: string;
+  publishIp: string;
+  pull: PullPolicy;
+  stopGrace: number;
+  concurrency: number;
+  manager?: string;
+  advertise?: string;
+  heartbeatInterval: number;
+  cpuTotal?: number;
+  memoryTotal?: number;
+  diskTotal?: number;
+  quiet?: boolean;
+}
+
+const silent = () => {};
+
+export async function startManager(
+  settings: ManagerSettings,
+): Promise<Running & { manager: Manager }> {
+  const db = await openDatabase(settings.store);
+  const manager = new Manager({
+    db,
+    scheduler: createScheduler(settings.scheduler),
+    workers: settings.workers,
+    heartbeatIntervalMs: settings.heartbeatInterval * 1000,
+    nodeTimeoutMs: settings.nodeTimeout * 1000,
+    restartBackoffMs: settings.restartBackoff * 1000,
+    log: settings.quiet ? silent : undefined,
+  });
+  await manager.start();
+  const server = listen(createManagerApp({ manager }), {
+    hostname: settings.host,
+    port: settings.port,
+  });
+  const close = async () => {
+    await server.close();
+    await manager.close();
+    db.close();
+  };
+  return { url: server.url, manager, close, [Symbol.asyncDispose]: close };
+}
+
+export async function startWorker(
+  settings: WorkerSettings,
+): Promise<Running & { worker: Worker; name: string }> {
+  const name = settings.name ?? `${Deno.hostname()}-${settings.port}`;
+  const db = await openDatabase(settings.store ?? `.cube/worker-${name}.kv`);
+  const worker = new Worker({
+    name,
+    db,
+    runtime: new DockerRuntime({ publishIp: settings.publishIp, pullPolicy: settings.pull }),
+    stopGraceSeconds: settings.stopGrace,
+    concurrency: settings.concurrency,
+    capacity: { cpu: settings.cpuTotal, memory: settings.memoryTotal, disk: settings.diskTotal },
+    log: settings.quiet ? silent : undefined,
+  });
+  await worker.start();
+  const server = listen(createWorkerApp({ worker }), {
+    hostname: settings.host,
+    port: settings.port,
+  });
+  let link: ManagerLink | null = null;
+  if (settings.manager) {
+    const host = settings.host === "0.0.0.0" || settings.host === "::"
+      ? "127.0.0.1"
+      : settings.host;
+    link = new ManagerLink({
+      managerUrl: settings.manager,
+      advertiseUrl: settings.advertise ?? `http://${host}:${server.port}`,
+      worker,
+      heartbeatIntervalMs: settings.heartbeatInterval * 1000,
+      log: settings.quiet ? silent : undefined,
+    });
+    worker.onChange = (task) => link!.report(task);
+    link.start();
+  }
+  const close = async () => {
+    await server.close();
+    await worker.close();
+    await link?.close();
+    db.close();
+  };
+  return { url: server.url, worker, name, close, [Symbol.asyncDispose]: close };
+}

@@ -1,0 +1,39 @@
+import type { Store } from "../store/mod.ts";
+import { type State, stateName } from "../task/mod.ts";
+
+/** One line of a task's story: `GET /tasks/{id}/events`. */
+export interface TaskHistoryEvent {
+  Timestamp: string;
+  State: State;
+  StateName: string;
+  Node: string;
+  Message: string;
+}
+
+/**
+ * Every state change of every task, with time and reason, in KV. Keys sort by task,
+ * then time, so a task's story is one prefix scan.
+ */
+export class History {
+  #seq = 0;
+
+  constructor(private readonly store: Store<TaskHistoryEvent>) {}
+
+  async record(taskId: string, state: State, node: string, message: string): Promise<void> {
+    const now = new Date();
+    const key = `${taskId}:${now.getTime().toString().padStart(15, "0")}:${
+      (this.#seq++ % 1e6).toString().padStart(6, "0")
+    }`;
+    await this.store.put(key, {
+      Timestamp: now.toISOString(),
+      State: state,
+      StateName: stateName(state),
+      Node: node,
+      Message: message,
+    });
+  }
+
+  async of(taskId: string): Promise<TaskHistoryEvent[]> {
+    return (await this.store.list({ prefix: `${taskId}:` })).map((e) => e.value);
+  }
+}

@@ -1,0 +1,11 @@
+/**
+ * The control plane: dispatch, status sync, restarts, liveness and its HTTP API.
+ *
+ * @module
+ */
+
+export { createManagerApp } from "./app.ts";
+export { type Desired, Manager, type ManagerOptions } from "./manager.ts";
+export { NodeRegistry } from "./nodes.ts";
+export { WorkerClient } from "./worker_client.ts";
+export type { TaskHistoryEvent } from "./history.ts";

@@ -1,0 +1,73 @@
+/**
+ * The manager's side of the wire to one worker: the book's routes, each call with a
+ * timeout, each failure a `CubeError` that names the worker and what went wrong.
+ *
+ * @module
+ */
+
+import { CubeError, errorMessage } from "../http/errors.ts";
+import { State, type Stats, type Task, type TaskEvent } from "../task/mod.ts";
+
+export class WorkerClient {
+  constructor(readonly name: string, readonly api: string, readonly timeoutMs = 5_000) {}
+
+  async #call<T>(method: string, path: string, body?: unknown): Promise<T | null> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.api}${path}`, {
+        method,
+        headers: body === undefined ? undefined : { "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (error) {
+      const reason = error instanceof DOMException && error.name === "TimeoutError"
+        ? `no answer within ${this.timeoutMs} ms`
+        : errorMessage(error).replace(
+          /^.*?(Connection refused|connection refused).*$/s,
+          "connection refused",
+        );
+      throw new CubeError(502, `cannot reach worker ${this.name} at ${this.api}: ${reason}`);
+    }
+    const text = await response.text();
+    if (!response.ok) {
+      let message = text;
+      try {
+        message = JSON.parse(text).Message ?? text;
+      } catch { /* not the error shape: keep the text */ }
+      throw new CubeError(
+        response.status === 404 ? 404 : 502,
+        `worker ${this.name} answered ${response.status} to ${method} ${path}: ${message}`,
+      );
+    }
+    return text ? JSON.parse(text) as T : null;
+  }
+
+  /** Sends a task to run (the worker answers 200 when it already runs it). */
+  async run(task: Task): Promise<Task> {
+    const event: TaskEvent = {
+      ID: crypto.randomUUID(),
+      State: State.Running,
+      Timestamp: new Date().toISOString(),
+      Task: { ...task, State: State.Scheduled },
+    };
+    return (await this.#call<Task>("POST", "/tasks", event))!;
+  }
+
+  /** Asks the worker to stop a task; a task the worker does not know is already stopped. */
+  async stop(id: string): Promise<void> {
+    try {
+      await this.#call("DELETE", `/tasks/${id}`);
+    } catch (error) {
+      if (!(error instanceof CubeError && error.status === 404)) throw error;
+    }
+  }
+
+  async tasks(): Promise<Task[]> {
+    return (await this.#call<Task[]>("GET", "/tasks")) ?? [];
+  }
+
+  async stats(): Promise<Stats> {
+    return (await this.#call<Stats>("GET", "/stats"))!;
+  }
+}
