@@ -89,7 +89,10 @@ async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): P
 function containerName(task: Task): string {
   const slug = task.Name.toLowerCase().replace(/[^a-z0-9_.-]+/g, "-").replace(/^[-_.]+/, "")
     .slice(0, 40);
-  return `cube-${slug ? slug + "-" : ""}${task.ID.slice(0, 8)}`;
+  // A random suffix: workers sharing one engine may each hold a copy of the same task
+  // for a moment (a node lost and found again), and their names must not collide.
+  const suffix = crypto.randomUUID().slice(0, 4);
+  return `cube-${slug ? slug + "-" : ""}${task.ID.slice(0, 8)}-${suffix}`;
 }
 
 function dockerPortMap(ports: unknown): Record<string, PortBinding[]> {

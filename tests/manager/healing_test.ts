@@ -1,0 +1,158 @@
+/**
+ * The manager keeps tasks running through container crashes, failing health checks and
+ * lost nodes, and says why when it cannot.
+ */
+import assert from "node:assert/strict";
+import { State } from "../../task/mod.ts";
+import { containersOf, docker, HTTP_IMAGE, SLEEP_IMAGE } from "../helpers/docker.ts";
+import { startCluster } from "../helpers/cluster.ts";
+import { freePort, request, waitFor } from "../helpers/wait.ts";
+
+Deno.test("a container killed from outside is restarted", async () => {
+  await using cluster = await startCluster({ workers: 1 });
+  const task = await cluster.submit({ Name: "phoenix", Image: SLEEP_IMAGE });
+  const first = await cluster.waitForState(task.ID, State.Running);
+  await docker.getContainer(first.ContainerID).kill();
+  const again = await waitFor("the task to run again in a new container", async () => {
+    const t = await cluster.task(task.ID);
+    return t.State === State.Running && t.ContainerID !== first.ContainerID ? t : undefined;
+  });
+  assert.equal(again.RestartCount, 1);
+  assert.equal(again.Node, first.Node);
+  const history = (await request(`${cluster.url}/tasks/${task.ID}/events`)).body;
+  assert.ok(
+    history.some((e: { Message: string }) =>
+      /restart 1\/3 .* exited with code 137/.test(e.Message)
+    ),
+    JSON.stringify(history),
+  );
+});
+
+Deno.test("a task failing its health check is restarted until the limit, then stays Failed", async () => {
+  await using cluster = await startCluster({ workers: 1 });
+  const task = await cluster.submit({
+    Name: "sick",
+    Image: HTTP_IMAGE,
+    HealthCheck: "/healthfail",
+    Health: { Interval: 0.2, Timeout: 1, FailureThreshold: 2 },
+    MaxRestarts: 2,
+  });
+  const failed = await waitFor("the task to give up", async () => {
+    const t = await cluster.task(task.ID);
+    return t.State === State.Failed && t.RestartCount === 2 && /gave up/.test(t.Error)
+      ? t
+      : undefined;
+  }, { timeoutMs: 30_000 });
+  assert.match(
+    failed.Error,
+    /health check GET \/healthfail failed 2 times in a row: HTTP 500; gave up after 2 restarts/,
+  );
+  await new Promise((r) => setTimeout(r, 500));
+  const after = await cluster.task(task.ID);
+  assert.equal(after.State, State.Failed, "no restart after the limit");
+  assert.equal(after.RestartCount, 2);
+  const worker = [...cluster.workers.keys()][0];
+  assert.equal((await containersOf(worker)).filter((c) => c.State === "running").length, 0);
+});
+
+Deno.test("a healthy health check keeps the task running", async () => {
+  await using cluster = await startCluster({ workers: 1 });
+  const task = await cluster.submit({
+    Name: "fine",
+    Image: HTTP_IMAGE,
+    HealthCheck: "/health",
+    Health: { Interval: 0.2, Timeout: 1, FailureThreshold: 1 },
+  });
+  const running = await cluster.waitForState(task.ID, State.Running);
+  await new Promise((r) => setTimeout(r, 1_000));
+  const later = await cluster.task(task.ID);
+  assert.equal(later.State, State.Running);
+  assert.equal(later.ContainerID, running.ContainerID);
+  assert.equal(later.RestartCount, 0);
+});
+
+Deno.test("a lost worker's tasks run on other nodes, and no copy survives its return", async () => {
+  await using cluster = await startCluster({ workers: 2, manager: { scheduler: "roundrobin" } });
+  const [first, second] = [...cluster.workers.keys()].sort();
+  const tasks = [];
+  for (let i = 0; i < 4; i++) {
+    tasks.push(await cluster.submit({ Name: `mover-${i}`, Image: SLEEP_IMAGE }));
+  }
+  await Promise.all(tasks.map((t) => cluster.waitForState(t.ID, State.Running)));
+  const onFirst = (await Promise.all(tasks.map((t) => cluster.task(t.ID)))).filter((t) =>
+    t.Node === first
+  );
+  assert.equal(onFirst.length, 2);
+
+  await cluster.crashWorker(first); // its containers keep running, as after a crash
+  const node = await waitFor("the node to be marked down", async () => {
+    const nodes = (await request(`${cluster.url}/nodes`)).body;
+    const n = nodes.find((x: { Name: string }) => x.Name === first);
+    return n.Status === "down" ? n : undefined;
+  });
+  assert.match(node.Error, /no heartbeat for/);
+  for (const task of onFirst) {
+    const moved = await waitFor(`task ${task.Name} to run on ${second}`, async () => {
+      const t = await cluster.task(task.ID);
+      return t.State === State.Running && t.Node === second ? t : undefined;
+    });
+    assert.notEqual(moved.ContainerID, task.ContainerID);
+  }
+
+  // The lost worker returns with its old store: its stale copies are stopped.
+  await cluster.addWorker(first.split("-").at(-1));
+  await waitFor("the stale copies to be stopped", async () => {
+    const running = (await containersOf(first)).filter((c) => c.State === "running");
+    return running.length === 0;
+  });
+  for (const task of tasks) {
+    const t = await cluster.task(task.ID);
+    assert.equal(t.State, State.Running);
+    const copies = [
+      ...(await containersOf(first)),
+      ...(await containersOf(second)),
+    ].filter((c) => c.State === "running" && c.Labels["cube.task.id"] === task.ID);
+    assert.equal(copies.length, 1, `exactly one running copy of ${task.Name}`);
+  }
+});
+
+Deno.test("a static worker that is not listening is a down node, never a crash; other nodes are used", async () => {
+  const deadPort = freePort();
+  await using cluster = await startCluster({
+    workers: 1,
+    manager: { workers: [`127.0.0.1:${deadPort}`], scheduler: "roundrobin" },
+  });
+  const live = [...cluster.workers.keys()][0];
+  const tasks = [];
+  for (let i = 0; i < 3; i++) {
+    tasks.push(await cluster.submit({ Name: `s-${i}`, Image: SLEEP_IMAGE }));
+  }
+  for (const t of tasks) assert.equal((await cluster.waitForState(t.ID, State.Running)).Node, live);
+  const nodes = (await request(`${cluster.url}/nodes`)).body;
+  const dead = nodes.find((n: { Name: string }) => n.Name === `127.0.0.1:${deadPort}`);
+  assert.equal(dead.Status, "down");
+  assert.equal(dead.Static, true);
+  assert.equal((await request(`${cluster.url}/health`)).status, 200);
+});
+
+Deno.test("a task whose image exists nowhere is retried elsewhere, then Failed with the reason", async () => {
+  await using cluster = await startCluster({ workers: 2 });
+  const task = await cluster.submit({
+    Name: "nowhere",
+    Image: "cube-test/absent:1",
+    MaxRestarts: 2,
+  });
+  const failed = await waitFor("the task to give up", async () => {
+    const t = await cluster.task(task.ID);
+    return t.State === State.Failed && /gave up/.test(t.Error) ? t : undefined;
+  }, { timeoutMs: 30_000 });
+  assert.match(failed.Error, /image "cube-test\/absent:1" not found locally and the pull failed/);
+  assert.equal(failed.RestartCount, 2);
+  const history = (await request(`${cluster.url}/tasks/${task.ID}/events`)).body;
+  const nodes = new Set(
+    history.filter((e: { StateName: string }) => e.StateName === "Scheduled").map((
+      e: { Node: string },
+    ) => e.Node),
+  );
+  assert.equal(nodes.size, 2, "it was tried on both nodes");
+});
