@@ -8,6 +8,13 @@ import { Command } from "commander";
 import denoJson from "../deno.json" with { type: "json" };
 import { devCommand } from "./dev_command.ts";
 import { managerCommand } from "./manager_command.ts";
+import {
+  logsCommand,
+  nodesCommand,
+  runCommand,
+  statusCommand,
+  stopCommand,
+} from "./task_commands.ts";
 import { workerCommand } from "./worker_command.ts";
 
 export function createProgram(): Command {
@@ -17,5 +24,10 @@ export function createProgram(): Command {
     .showHelpAfterError()
     .addCommand(managerCommand())
     .addCommand(workerCommand())
-    .addCommand(devCommand());
+    .addCommand(devCommand())
+    .addCommand(runCommand())
+    .addCommand(statusCommand())
+    .addCommand(stopCommand())
+    .addCommand(logsCommand())
+    .addCommand(nodesCommand());
 }

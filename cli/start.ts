@@ -63,11 +63,13 @@ export async function startManager(
     log: settings.quiet ? silent : undefined,
   });
   await manager.start();
-  const server = listen(createManagerApp({ manager }), {
+  const streams = new AbortController();
+  const server = listen(createManagerApp({ manager, shutdown: streams.signal }), {
     hostname: settings.host,
     port: settings.port,
   });
   const close = async () => {
+    streams.abort();
     await server.close();
     await manager.close();
     db.close();
@@ -90,7 +92,8 @@ export async function startWorker(
     log: settings.quiet ? silent : undefined,
   });
   await worker.start();
-  const server = listen(createWorkerApp({ worker }), {
+  const streams = new AbortController();
+  const server = listen(createWorkerApp({ worker, shutdown: streams.signal }), {
     hostname: settings.host,
     port: settings.port,
   });
@@ -110,6 +113,7 @@ export async function startWorker(
     link.start();
   }
   const close = async () => {
+    streams.abort();
     await server.close();
     await worker.close();
     await link?.close();

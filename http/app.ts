@@ -64,3 +64,20 @@ export function createApi(name: string, routes: Hono): Hono {
   });
   return app;
 }
+
+/** `?follow=1&tail=50` of a logs route, checked. */
+export function logQuery(c: Context): { follow: boolean; tail?: number } {
+  const follow = ["1", "true", "yes"].includes(c.req.query("follow") ?? "");
+  const tailText = c.req.query("tail");
+  if (tailText === undefined || tailText === "" || tailText === "all") return { follow };
+  const tail = Number(tailText);
+  if (!Number.isInteger(tail) || tail < 0) {
+    throw new CubeError(400, `Invalid tail "${tailText}": expected a whole number of lines`);
+  }
+  return { follow, tail };
+}
+
+/** A streamed plain-text response that ends when the client leaves or `shutdown` aborts. */
+export function streamSignal(c: Context, shutdown?: AbortSignal): AbortSignal {
+  return shutdown ? AbortSignal.any([c.req.raw.signal, shutdown]) : c.req.raw.signal;
+}

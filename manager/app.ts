@@ -7,7 +7,7 @@
 
 import { Hono } from "hono";
 import { z } from "zod";
-import { createApi, readJson } from "../http/app.ts";
+import { createApi, logQuery, readJson, streamSignal } from "../http/app.ts";
 import { CubeError } from "../http/errors.ts";
 import { formatIssues, parseSubmission, parseTaskId, State, type Task } from "../task/mod.ts";
 import type { Manager } from "./manager.ts";
@@ -51,7 +51,12 @@ function parse<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
   return result.data;
 }
 
-export function createManagerApp({ manager }: { manager: Manager }): Hono {
+/**
+ * `shutdown` ends open log streams, which `server.shutdown()` would otherwise wait for.
+ */
+export function createManagerApp(
+  { manager, shutdown }: { manager: Manager; shutdown?: AbortSignal },
+): Hono {
   const routes = new Hono();
 
   routes.post("/tasks", async (c) => {
@@ -70,6 +75,19 @@ export function createManagerApp({ manager }: { manager: Manager }): Hono {
     "/tasks/:id/events",
     async (c) => c.json(await manager.history(parseTaskId(c.req.param("id")))),
   );
+
+  routes.get("/tasks/:id/logs", async (c) => {
+    const task = manager.require(parseTaskId(c.req.param("id")));
+    if (!task.Node) {
+      throw new CubeError(409, `Task ${task.ID} is not placed on a node yet: no logs`);
+    }
+    const stream = await manager.nodes.client(task.Node).logs(
+      task.ID,
+      logQuery(c),
+      streamSignal(c, shutdown),
+    );
+    return c.body(stream, 200, { "content-type": "text/plain; charset=utf-8" });
+  });
 
   routes.delete("/tasks/:id", async (c) => {
     await manager.stop(parseTaskId(c.req.param("id")));

@@ -250,9 +250,13 @@ export class Manager {
     }
     if (reported.State === State.Scheduled && task.State === State.Scheduled) return;
     const facts: Partial<Task> = {};
-    for (const key of REPORTED_FACTS) (facts as Record<string, unknown>)[key] = reported[key];
+    for (const key of REPORTED_FACTS) {
+      if (reported[key] !== undefined) (facts as Record<string, unknown>)[key] = reported[key];
+    }
     const changed = reported.State !== task.State ||
-      REPORTED_FACTS.some((k) => JSON.stringify(task[k]) !== JSON.stringify(reported[k]));
+      REPORTED_FACTS.some((k) =>
+        reported[k] !== undefined && JSON.stringify(task[k]) !== JSON.stringify(reported[k])
+      );
     if (!changed) return;
     let next: Task;
     try {

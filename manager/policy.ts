@@ -10,6 +10,7 @@ import { isActive, type Node, State, type Task } from "../task/mod.ts";
 /** What a worker knows better than the manager; copied from its reports. */
 export const REPORTED_FACTS = [
   "ContainerID",
+  "ContainerName",
   "HostPorts",
   "StartTime",
   "FinishTime",

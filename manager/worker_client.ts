@@ -63,6 +63,37 @@ export class WorkerClient {
     }
   }
 
+  /** The worker's log stream of a task, passed through as it comes. */
+  async logs(
+    id: string,
+    query: { follow: boolean; tail?: number },
+    signal: AbortSignal,
+  ): Promise<ReadableStream<Uint8Array>> {
+    const params = new URLSearchParams({ follow: String(query.follow) });
+    if (query.tail !== undefined) params.set("tail", String(query.tail));
+    let response: Response;
+    try {
+      response = await fetch(`${this.api}/tasks/${id}/logs?${params}`, { signal });
+    } catch (error) {
+      throw new CubeError(
+        502,
+        `cannot reach worker ${this.name} at ${this.api}: ${errorMessage(error)}`,
+      );
+    }
+    if (!response.ok || !response.body) {
+      const text = await response.text();
+      let message = text;
+      try {
+        message = JSON.parse(text).Message ?? text;
+      } catch { /* keep the text */ }
+      throw new CubeError(
+        response.status === 404 || response.status === 409 ? response.status : 502,
+        message,
+      );
+    }
+    return response.body;
+  }
+
   async tasks(): Promise<Task[]> {
     return (await this.#call<Task[]>("GET", "/tasks")) ?? [];
   }

@@ -59,6 +59,7 @@ const taskInput = z.strictObject({
   Env: maybe(z.array(z.string().regex(/^[^=\s]+=/, { error: "must look like KEY=value" }))),
   Cmd: maybe(z.array(z.string())),
   Error: maybe(z.string()),
+  ContainerName: maybe(z.string()),
   Node: maybe(z.string()),
   Health: maybe(healthInput),
   MaxRestarts: maybe(z.number().int().min(0).max(1000)),

@@ -66,6 +66,8 @@ export interface Task {
   Cmd: string[];
   /** Why the task last failed (or why it is still pending); empty when all is well. */
   Error: string;
+  /** The Docker container's name (`cube-<name>-<id8>-<random>`). */
+  ContainerName: string;
   /** Name of the worker node the task is placed on. */
   Node: string;
   /** Health probe settings; the defaults apply to any field left out. */
@@ -111,6 +113,7 @@ export function newTask(fields: Partial<Task> & Pick<Task, "Image">): Task {
     Env: [],
     Cmd: [],
     Error: "",
+    ContainerName: "",
     Node: "",
     Health: { ...DEFAULT_HEALTH },
     MaxRestarts: DEFAULT_MAX_RESTARTS,

@@ -5,12 +5,17 @@
  */
 
 import { Hono } from "hono";
-import { createApi, readJson } from "../http/app.ts";
+import { createApi, logQuery, readJson, streamSignal } from "../http/app.ts";
 import { CubeError } from "../http/errors.ts";
 import { parseTaskEvent, parseTaskId } from "../task/mod.ts";
 import type { Worker } from "./worker.ts";
 
-export function createWorkerApp({ worker }: { worker: Worker }): Hono {
+/**
+ * `shutdown` ends open log streams, which `server.shutdown()` would otherwise wait for.
+ */
+export function createWorkerApp(
+  { worker, shutdown }: { worker: Worker; shutdown?: AbortSignal },
+): Hono {
   const routes = new Hono();
 
   routes.post("/tasks", async (c) => {
@@ -31,6 +36,12 @@ export function createWorkerApp({ worker }: { worker: Worker }): Hono {
   routes.delete("/tasks/:id", async (c) => {
     await worker.stop(parseTaskId(c.req.param("id")));
     return c.body(null, 204);
+  });
+
+  routes.get("/tasks/:id/logs", async (c) => {
+    const id = parseTaskId(c.req.param("id"));
+    const stream = await worker.logs(id, { ...logQuery(c), signal: streamSignal(c, shutdown) });
+    return c.body(stream, 200, { "content-type": "text/plain; charset=utf-8" });
   });
 
   routes.get("/stats", async (c) => c.json(await worker.stats()));

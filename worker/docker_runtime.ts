@@ -9,6 +9,7 @@
 import Docker from "dockerode";
 import { CubeError, errorMessage } from "../http/errors.ts";
 import type { PortBinding, Task } from "../task/mod.ts";
+import { demultiplex } from "./docker_logs.ts";
 
 export const LABEL_TASK_ID = "cube.task.id";
 export const LABEL_TASK_NAME = "cube.task.name";
@@ -31,6 +32,7 @@ export interface DockerRuntimeOptions {
 
 export interface StartedContainer {
   containerId: string;
+  name: string;
   hostPorts: Record<string, PortBinding[]>;
   startTime: string;
   /** Things the user should know but that did not stop the start (a failed pull). */
@@ -39,6 +41,7 @@ export interface StartedContainer {
 
 export interface ContainerState {
   id: string;
+  name: string;
   taskId: string;
   worker: string;
   running: boolean;
@@ -231,10 +234,11 @@ export class DockerRuntime {
         bindings[port] = [{ HostIp: this.publishIp, HostPort: "" }];
       }
     }
+    const name = containerName(task);
     let container: Docker.Container;
     try {
       container = await this.docker.createContainer({
-        name: containerName(task),
+        name,
         Image: task.Image,
         Env: task.Env,
         Cmd: task.Cmd.length > 0 ? task.Cmd : undefined,
@@ -271,6 +275,7 @@ export class DockerRuntime {
     const state = await this.inspect(container.id);
     return {
       containerId: container.id,
+      name,
       hostPorts: state?.hostPorts ?? {},
       startTime: state?.startedAt ?? new Date().toISOString(),
       warnings: warning ? [warning] : [],
@@ -285,6 +290,7 @@ export class DockerRuntime {
       });
       return {
         id: info.Id,
+        name: info.Name.replace(/^\//, ""),
         taskId: info.Config.Labels?.[LABEL_TASK_ID] ?? "",
         worker: info.Config.Labels?.[LABEL_WORKER] ?? "",
         running: info.State.Running,
@@ -344,6 +350,52 @@ export class DockerRuntime {
       taskId: c.Labels?.[LABEL_TASK_ID] ?? "",
       running: c.State === "running",
     }));
+  }
+
+  /**
+   * The container's stdout and stderr as plain bytes: the last `tail` lines, then (with
+   * `follow`) everything it prints until `signal` aborts or the container is gone.
+   */
+  async logs(
+    containerId: string,
+    options: { follow: boolean; tail?: number; signal: AbortSignal },
+  ): Promise<ReadableStream<Uint8Array>> {
+    const container = this.docker.getContainer(containerId);
+    const common = {
+      stdout: true,
+      stderr: true,
+      tail: options.tail,
+      abortSignal: options.signal,
+    };
+    let source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+    try {
+      source = options.follow
+        ? await container.logs({ ...common, follow: true }) as unknown as AsyncIterable<Uint8Array>
+        : [new Uint8Array(await container.logs({ ...common, follow: false }))];
+    } catch (error) {
+      if (statusOf(error) === 404) {
+        throw new CubeError(
+          404,
+          `Container ${containerId.slice(0, 12)} no longer exists: its logs are gone`,
+        );
+      }
+      throw error;
+    }
+    const frames = demultiplex(source);
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const { value, done } = await frames.next();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        } catch {
+          controller.close(); // aborted or the container went away: the log simply ends
+        }
+      },
+      async cancel() {
+        await frames.return(undefined);
+      },
+    });
   }
 
   /**

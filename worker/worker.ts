@@ -184,6 +184,19 @@ export class Worker {
     return task;
   }
 
+  /** The task's container output; see `DockerRuntime.logs`. */
+  async logs(
+    id: string,
+    options: { follow: boolean; tail?: number; signal: AbortSignal },
+  ): Promise<ReadableStream<Uint8Array>> {
+    const task = await this.get(id);
+    if (!task) throw new CubeError(404, `Task ${id} not found on worker ${this.name}`);
+    if (!task.ContainerID) {
+      throw new CubeError(409, `Task ${describeTask(task)} has no container yet: no logs`);
+    }
+    return this.runtime.logs(task.ContainerID, options);
+  }
+
   /** Resolves once every queued start and stop has been carried out (for tests and shutdown). */
   idle(): Promise<void> {
     return this.#queue.idle();
@@ -238,6 +251,7 @@ export class Worker {
         this.#log(`adopted the running container of task ${describeTask(task)}`);
         await this.#save(transition(task, State.Running, {
           ContainerID: state.id,
+          ContainerName: state.name,
           HostPorts: state.hostPorts,
           StartTime: state.startedAt,
         }));
@@ -251,6 +265,7 @@ export class Worker {
       for (const warning of started.warnings) this.#log(`task ${describeTask(task)}: ${warning}`);
       await this.#save(transition(task, State.Running, {
         ContainerID: started.containerId,
+        ContainerName: started.name,
         HostPorts: started.hostPorts,
         StartTime: started.startTime,
         ExitCode: null,

@@ -1,0 +1,330 @@
+/**
+ * The user's verbs on tasks: run, status, stop, logs. Each talks to the manager through
+ * `ManagerClient` and ends with exit code 0 on success.
+ *
+ * @module
+ */
+
+import { Command, Option } from "commander";
+import { sleep } from "../lib/async.ts";
+import { restartDecision } from "../manager/policy.ts";
+import { isTerminal, State, stateName, type Task } from "../task/mod.ts";
+import { CliError, DEFAULT_MANAGER, ManagerClient, resolveTask } from "./client.ts";
+import { ago, bytes, ports, table } from "./format.ts";
+import { bytesOption, intOption, numberOption } from "./options.ts";
+
+/** `--manager`, shared by every command that talks to a manager. */
+export function managerOption(command: Command): Command {
+  return command.addOption(
+    new Option("--manager <url>", "the manager's URL").env("CUBE_MANAGER").default(DEFAULT_MANAGER),
+  );
+}
+
+const tty = () => Deno.stderr.isTerminal();
+
+/** Polls until `done` says so, telling the user each new state on a terminal. */
+async function follow(
+  client: ManagerClient,
+  id: string,
+  done: (task: Task) => boolean,
+  timeoutSeconds: number,
+): Promise<Task> {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  let said = "";
+  while (true) {
+    const task = await client.task(id);
+    const line = `${stateName(task.State)}${task.Node ? ` on ${task.Node}` : ""}${
+      task.Error ? `: ${task.Error}` : ""
+    }`;
+    if (line !== said && tty()) console.error(`  ${line}`);
+    said = line;
+    if (done(task)) return task;
+    if (Date.now() > deadline) {
+      throw new CliError(
+        `task ${id.slice(0, 8)} is still ${stateName(task.State)} after ${timeoutSeconds} s${
+          task.Error ? `: ${task.Error}` : ""
+        } (it keeps going; see 'cube status ${id.slice(0, 8)}')`,
+      );
+    }
+    await sleep(200);
+  }
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** `-p 8080:80`, `-p 127.0.0.1:8080:80/udp`, `-p 80` (random host port). */
+export function parsePublish(spec: string): { port: string; binding?: string } {
+  const match = spec.match(/^(?:(.+):)?(\d{1,5})(?:\/(tcp|udp|sctp))?$/);
+  if (!match) {
+    throw new CliError(`invalid --publish "${spec}" (examples: 8080:80, 127.0.0.1:8080:80, 80)`);
+  }
+  const [, host, container, proto] = match;
+  return { port: `${container}/${proto ?? "tcp"}`, binding: host };
+}
+
+interface RunFlags {
+  file?: string;
+  name?: string;
+  publish: string[];
+  env: string[];
+  health?: string;
+  cpu?: number;
+  memory?: number;
+  disk?: number;
+  restart?: string;
+  maxRestarts?: number;
+  detach?: boolean;
+  timeout: number;
+  json?: boolean;
+  manager: string;
+}
+
+async function readTaskFile(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = path === "-"
+      ? await new Response(Deno.stdin.readable).text()
+      : await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) throw new CliError(`task file "${path}" not found`);
+    throw new CliError(`cannot read task file "${path}": ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new CliError(`task file "${path}" is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+function taskFromFlags(image: string, command: string[], flags: RunFlags): Record<string, unknown> {
+  const exposed: Record<string, Record<string, never>> = {};
+  const bindings: Record<string, string> = {};
+  for (const spec of flags.publish) {
+    const { port, binding } = parsePublish(spec);
+    if (binding) bindings[port] = binding;
+    else exposed[port] = {};
+  }
+  for (const pair of flags.env) {
+    if (!/^[^=\s]+=/.test(pair)) throw new CliError(`invalid --env "${pair}" (expected KEY=value)`);
+  }
+  const task: Record<string, unknown> = {
+    Image: image,
+    Name: flags.name ?? "",
+    Env: flags.env,
+    Cmd: command,
+  };
+  if (Object.keys(exposed).length) task.ExposedPorts = exposed;
+  if (Object.keys(bindings).length) task.PortBindings = bindings;
+  if (flags.health) task.HealthCheck = flags.health;
+  if (flags.cpu) task.Cpu = flags.cpu;
+  if (flags.memory) task.Memory = flags.memory;
+  if (flags.disk) task.Disk = flags.disk;
+  if (flags.restart) task.RestartPolicy = flags.restart;
+  if (flags.maxRestarts !== undefined) task.MaxRestarts = flags.maxRestarts;
+  return task;
+}
+
+/** Running, or finished with no restart to come. */
+function settled(task: Task): boolean {
+  return task.State === State.Running || (isTerminal(task.State) && !restartDecision(task).restart);
+}
+
+export function runCommand(): Command {
+  return managerOption(
+    new Command("run")
+      .description("run a task: from the book's task.json (-f) or from an image")
+      .argument("[image]", "Docker image to run (when no -f)")
+      .argument("[command...]", "command for the container, after --")
+      .option("-f, --file <path>", "a TaskEvent or Task JSON file ('-' for stdin)")
+      .option("--name <name>", "a name for the task")
+      .option(
+        "-p, --publish <spec>",
+        "publish a port: 8080:80, 127.0.0.1:8080:80 or 80",
+        collect,
+        [],
+      )
+      .option("-e, --env <KEY=value>", "set an environment variable", collect, [])
+      .option("--health <path>", "HTTP health check path, e.g. /health")
+      .addOption(numberOption("--cpu <cores>", "CPU cores requested, e.g. 0.5"))
+      .addOption(bytesOption("--memory <size>", "memory requested, e.g. 256m"))
+      .addOption(bytesOption("--disk <size>", "disk requested, e.g. 1g"))
+      .addOption(
+        new Option("--restart <policy>", "restart policy").choices([
+          "no",
+          "on-failure",
+          "always",
+          "unless-stopped",
+        ]),
+      )
+      .addOption(intOption("--max-restarts <n>", "restarts before giving up (default 3)"))
+      .option("-d, --detach", "return at once with the ID instead of waiting until Running")
+      .addOption(numberOption("--timeout <seconds>", "how long to wait for Running").default(120))
+      .option("--json", "print the task as JSON"),
+  ).action(async (image: string | undefined, command: string[], flags: RunFlags) => {
+    if (!flags.file && !image) throw new CliError("nothing to run: give an IMAGE or -f task.json");
+    if (flags.file && image) throw new CliError("give either an IMAGE or -f task.json, not both");
+    const body = flags.file
+      ? await readTaskFile(flags.file)
+      : taskFromFlags(image!, command, flags);
+    const client = new ManagerClient(flags.manager);
+    const submitted = await client.submit(body);
+    if (tty() && !flags.detach) {
+      console.error(`Submitted ${submitted.Name || "task"} ${submitted.ID}`);
+    }
+    const task = flags.detach
+      ? submitted
+      : await follow(client, submitted.ID, settled, flags.timeout);
+    if (flags.json) console.log(JSON.stringify(task, null, 2));
+    else console.log(task.ID);
+    if (!flags.detach && task.State !== State.Running) {
+      throw new CliError(
+        `task ${task.ID.slice(0, 8)} ${stateName(task.State)}: ${
+          task.Error || "it did not keep running"
+        }`,
+      );
+    }
+  });
+}
+
+function detail(task: Task): string {
+  const rows: Array<[string, string]> = [
+    ["ID", task.ID],
+    ["Name", task.Name || "-"],
+    ["State", stateName(task.State)],
+    ["Image", task.Image],
+    ["Node", task.Node || "-"],
+    [
+      "Container",
+      task.ContainerID ? `${task.ContainerName || "-"} (${task.ContainerID.slice(0, 12)})` : "-",
+    ],
+    ["Ports", ports(task) || "-"],
+    ["Created", ago(task.CreateTime)],
+    ["Started", ago(task.StartTime)],
+    ["Finished", ago(task.FinishTime)],
+    [
+      "Restarts",
+      `${task.RestartCount} of ${task.MaxRestarts} (policy: ${task.RestartPolicy || "on-failure"})`,
+    ],
+    ["Requests", `${task.Cpu} cores, ${bytes(task.Memory)} memory, ${bytes(task.Disk)} disk`],
+    ["Health", task.HealthCheck || "-"],
+    ["Error", task.Error || "-"],
+  ];
+  return rows.map(([k, v]) => `${(k + ":").padEnd(11)}${v}`).join("\n");
+}
+
+export function statusCommand(): Command {
+  return managerOption(
+    new Command("status")
+      .description("list tasks, or show one (by ID, ID prefix or name) with its history")
+      .argument("[task]", "a task ID, unique ID prefix, or name")
+      .option("--json", "machine-readable output"),
+  ).action(async (ref: string | undefined, flags: { json?: boolean; manager: string }) => {
+    const client = new ManagerClient(flags.manager);
+    if (ref) {
+      const task = await resolveTask(client, ref);
+      const events = await client.events(task.ID);
+      if (flags.json) {
+        console.log(JSON.stringify({ ...task, Events: events }, null, 2));
+        return;
+      }
+      console.log(detail(task));
+      console.log("\nEvents:");
+      console.log(table(
+        ["TIME", "STATE", "NODE", "MESSAGE"],
+        events.map((e) => [e.Timestamp, e.StateName, e.Node || "-", e.Message]),
+      ));
+      return;
+    }
+    const tasks = await client.tasks();
+    if (flags.json) {
+      console.log(JSON.stringify(tasks, null, 2));
+      return;
+    }
+    console.log(table(
+      ["ID", "NAME", "CREATED", "STATE", "CONTAINERNAME", "IMAGE", "NODE"],
+      tasks.map((t) => [
+        t.ID,
+        t.Name || "-",
+        ago(t.StartTime),
+        stateName(t.State),
+        t.ContainerName || "-",
+        t.Image,
+        t.Node || "-",
+      ]),
+    ));
+  });
+}
+
+export function stopCommand(): Command {
+  return managerOption(
+    new Command("stop")
+      .description("stop a task and wait until it is Completed")
+      .argument("<task>", "a task ID, unique ID prefix, or name")
+      .addOption(numberOption("--timeout <seconds>", "how long to wait").default(60)),
+  ).action(async (ref: string, flags: { manager: string; timeout: number }) => {
+    const client = new ManagerClient(flags.manager);
+    const task = await resolveTask(client, ref);
+    await client.stop(task.ID);
+    const done = await follow(client, task.ID, (t) => isTerminal(t.State), flags.timeout);
+    console.log(`${done.ID} ${stateName(done.State)}`);
+  });
+}
+
+export function logsCommand(): Command {
+  return managerOption(
+    new Command("logs")
+      .description("print a task's container output (stdout and stderr)")
+      .argument("<task>", "a task ID, unique ID prefix, or name")
+      .option("-f, --follow", "keep printing new output until interrupted")
+      .addOption(intOption("--tail <n>", "only the last n lines")),
+  ).action(async (ref: string, flags: { manager: string; follow?: boolean; tail?: number }) => {
+    const client = new ManagerClient(flags.manager);
+    const task = await resolveTask(client, ref);
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    Deno.addSignalListener("SIGINT", stop);
+    try {
+      const stream = await client.logs(
+        task.ID,
+        { follow: !!flags.follow, tail: flags.tail },
+        controller.signal,
+      );
+      await stream.pipeTo(Deno.stdout.writable, { preventClose: true, signal: controller.signal })
+        .catch(
+          (error) => {
+            if (!controller.signal.aborted) throw error;
+          },
+        );
+    } finally {
+      Deno.removeSignalListener("SIGINT", stop);
+    }
+  });
+}
+
+export function nodesCommand(): Command {
+  return managerOption(
+    new Command("nodes")
+      .alias("node")
+      .description("list worker nodes with their capacity and what is allocated")
+      .option("--json", "machine-readable output"),
+  ).action(async (flags: { json?: boolean; manager: string }) => {
+    const nodes = await new ManagerClient(flags.manager).nodes();
+    if (flags.json) {
+      console.log(JSON.stringify(nodes, null, 2));
+      return;
+    }
+    console.log(table(
+      ["NAME", "STATUS", "CPU", "MEMORY", "DISK", "TASKS"],
+      nodes.map((n) => [
+        n.Name,
+        n.Status,
+        `${+n.CpuAllocated.toFixed(2)}/${n.Cores} cores`,
+        `${bytes(n.MemoryAllocated)}/${bytes(n.Memory)}`,
+        `${bytes(n.DiskAllocated)}/${bytes(n.Disk)}`,
+        String(n.TaskCount),
+      ]),
+    ));
+  });
+}
