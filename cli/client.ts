@@ -5,7 +5,7 @@
  * @module
  */
 
-import { errorMessage } from "../http/errors.ts";
+import { fetchFailure } from "../http/errors.ts";
 import type { Node, Task } from "../task/mod.ts";
 import type { TaskHistoryEvent } from "../manager/mod.ts";
 
@@ -30,12 +30,7 @@ export class ManagerClient {
         signal: init.signal ?? AbortSignal.timeout(10_000),
       });
     } catch (error) {
-      const message = errorMessage(error);
-      const reason = /refused/i.test(message)
-        ? "connection refused"
-        : error instanceof DOMException && error.name === "TimeoutError"
-        ? "no answer within 10 s"
-        : message;
+      const reason = fetchFailure(error, 10_000);
       throw new CliError(
         `cannot reach the manager at ${this.url}: ${reason} — is 'cube manager' running?`,
       );

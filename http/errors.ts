@@ -23,3 +23,21 @@ export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/**
+ * Why a `fetch` failed, in a few words: "connection refused", "no answer within 5000 ms",
+ * or the innermost cause (Deno's own message is only "fetch failed").
+ */
+export function fetchFailure(error: unknown, timeoutMs?: number): string {
+  if (error instanceof DOMException && error.name === "TimeoutError") {
+    return timeoutMs ? `no answer within ${timeoutMs} ms` : "no answer in time";
+  }
+  let inner: unknown = error;
+  while (inner instanceof Error && inner.cause instanceof Error) inner = inner.cause;
+  const message = errorMessage(inner);
+  if (/connection refused/i.test(message)) return "connection refused";
+  if (/dns error|failed to lookup|name or service not known/i.test(message)) {
+    return "host not found";
+  }
+  return message.replace(/^error sending request for url \([^)]*\): /, "");
+}

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { CubeError, errorMessage } from "../http/errors.ts";
+import { CubeError, fetchFailure } from "../http/errors.ts";
 import { State, type Stats, type Task, type TaskEvent } from "../task/mod.ts";
 
 export class WorkerClient {
@@ -21,12 +21,7 @@ export class WorkerClient {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (error) {
-      const reason = error instanceof DOMException && error.name === "TimeoutError"
-        ? `no answer within ${this.timeoutMs} ms`
-        : errorMessage(error).replace(
-          /^.*?(Connection refused|connection refused).*$/s,
-          "connection refused",
-        );
+      const reason = fetchFailure(error, this.timeoutMs);
       throw new CubeError(502, `cannot reach worker ${this.name} at ${this.api}: ${reason}`);
     }
     const text = await response.text();
@@ -77,7 +72,7 @@ export class WorkerClient {
     } catch (error) {
       throw new CubeError(
         502,
-        `cannot reach worker ${this.name} at ${this.api}: ${errorMessage(error)}`,
+        `cannot reach worker ${this.name} at ${this.api}: ${fetchFailure(error)}`,
       );
     }
     if (!response.ok || !response.body) {

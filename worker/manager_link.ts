@@ -9,7 +9,7 @@
  * @module
  */
 
-import { errorMessage } from "../http/errors.ts";
+import { fetchFailure } from "../http/errors.ts";
 import { sleep } from "../lib/async.ts";
 import { nodeStats, type Task } from "../task/mod.ts";
 import type { Worker } from "./worker.ts";
@@ -93,7 +93,7 @@ export class ManagerLink {
 
   #failed(error: unknown): void {
     if (this.#reachable) {
-      this.#log(`cannot reach the manager at ${this.#manager}: ${errorMessage(error)}`);
+      this.#log(`cannot reach the manager at ${this.#manager}: ${fetchFailure(error)}`);
     }
     this.#reachable = false;
   }

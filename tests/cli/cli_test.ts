@@ -1,0 +1,281 @@
+/**
+ * The `cube` CLI as a user drives it: `cube manager` and `cube worker` run as real
+ * processes on free loopback ports, every command runs as `deno run main.ts ...`, and
+ * output and exit codes are checked. The first test is the README's walk-through.
+ */
+import assert from "node:assert/strict";
+import { State } from "../../task/mod.ts";
+import {
+  docker,
+  HTTP_IMAGE,
+  removeContainersOf,
+  SLEEP_IMAGE,
+  uniqueName,
+} from "../helpers/docker.ts";
+import { type CubeProcess, spawnCube, waitForHealth } from "../helpers/process.ts";
+import { freePort, request, tempDir, waitFor } from "../helpers/wait.ts";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function cube(args: string[], env: Record<string, string> = {}): Promise<Result> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+interface Cluster extends AsyncDisposable {
+  url: string;
+  env: Record<string, string>;
+  worker: string;
+  dir: string;
+}
+
+async function startProcesses(): Promise<Cluster> {
+  const dir = await tempDir();
+  const managerPort = freePort();
+  const workerPort = freePort();
+  const url = `http://127.0.0.1:${managerPort}`;
+  const worker = uniqueName("cli");
+  const processes: CubeProcess[] = [];
+  processes.push(spawnCube([
+    "manager",
+    "-H",
+    "127.0.0.1",
+    "-p",
+    String(managerPort),
+    "-d",
+    `${dir.path}/manager.kv`,
+  ]));
+  await waitForHealth(url, processes[0]);
+  processes.push(spawnCube([
+    "worker",
+    "-H",
+    "127.0.0.1",
+    "-p",
+    String(workerPort),
+    "-n",
+    worker,
+    "-d",
+    `${dir.path}/worker.kv`,
+    "--publish-ip",
+    "127.0.0.1",
+    "--pull",
+    "missing",
+    "--stop-grace",
+    "1",
+    "--manager",
+    url,
+  ]));
+  await waitFor("the worker to join", async () => {
+    const { body } = await request(`${url}/nodes`);
+    return body.length === 1 && body[0].Status === "ready";
+  }, { timeoutMs: 30_000 });
+  return {
+    url,
+    env: { CUBE_MANAGER: url },
+    worker,
+    dir: dir.path,
+    async [Symbol.asyncDispose]() {
+      for (const p of processes.reverse()) await p.stop();
+      await removeContainersOf(worker);
+      await dir[Symbol.asyncDispose]();
+    },
+  };
+}
+
+Deno.test("the README walk-through: run from the book's task.json, status, nodes, logs, stop", async () => {
+  await using cluster = await startProcesses();
+  const id = crypto.randomUUID();
+  const file = `${cluster.dir}/task.json`;
+  await Deno.writeTextFile(
+    file,
+    JSON.stringify({
+      ID: crypto.randomUUID(),
+      State: 2,
+      Task: {
+        State: 1,
+        ID: id,
+        Name: "test-chapter-5-1",
+        Image: HTTP_IMAGE,
+        ExposedPorts: { "80/tcp": {} },
+      },
+    }),
+  );
+  const run = await cube(["run", "-f", file], cluster.env);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.stdout.trim(), id);
+
+  const status = await cube(["status"], cluster.env);
+  assert.equal(status.code, 0, status.stderr);
+  const [header, row] = status.stdout.trim().split("\n");
+  assert.match(header, /^ID\s+NAME\s+CREATED\s+STATE\s+CONTAINERNAME\s+IMAGE\s+NODE$/);
+  assert.match(
+    row,
+    new RegExp(
+      `^${id}\\s+test-chapter-5-1\\s+\\d+ seconds? ago\\s+Running\\s+cube-test-chapter-5-1-${
+        id.slice(0, 8)
+      }-\\w+\\s+${HTTP_IMAGE}\\s+${cluster.worker}$`,
+    ),
+  );
+
+  const one = await cube(["status", "test-chapter-5-1"], cluster.env);
+  assert.equal(one.code, 0, one.stderr);
+  assert.match(one.stdout, /State:\s+Running/);
+  assert.match(one.stdout, /Ports:\s+127\.0\.0\.1:\d+->80\/tcp/);
+  assert.match(
+    one.stdout,
+    /Events:\nTIME\s+STATE\s+NODE\s+MESSAGE\n.*Pending.*submitted\n.*Scheduled.*placed on/,
+  );
+
+  const byPrefix = await cube(["status", id.slice(0, 6), "--json"], cluster.env);
+  assert.equal(byPrefix.code, 0, byPrefix.stderr);
+  const json = JSON.parse(byPrefix.stdout);
+  assert.equal(json.ID, id);
+  assert.equal(json.State, State.Running);
+  assert.ok(Array.isArray(json.Events));
+
+  const nodes = await cube(["nodes"], cluster.env);
+  assert.equal(nodes.code, 0, nodes.stderr);
+  assert.match(nodes.stdout, /^NAME\s+STATUS\s+CPU\s+MEMORY\s+DISK\s+TASKS\n/);
+  const memTotalKb = Number(
+    (await Deno.readTextFile("/proc/meminfo")).match(/^MemTotal:\s+(\d+)/m)![1],
+  );
+  const gib = (memTotalKb / 1024 / 1024).toFixed(1).replace(/\.0$/, "");
+  assert.match(
+    nodes.stdout,
+    new RegExp(
+      `${cluster.worker}\\s+ready\\s+0/\\d+ cores\\s+0 B/${gib} GiB\\s+0 B/\\d+(\\.\\d)? [GT]iB\\s+1`,
+    ),
+  );
+  assert.equal((await cube(["node"], cluster.env)).code, 0, "the alias works");
+
+  const task = (await request(`${cluster.url}/tasks/${id}`)).body;
+  const port = task.HostPorts["80/tcp"][0].HostPort;
+  assert.equal(await (await fetch(`http://127.0.0.1:${port}/health`)).text(), "ok\n");
+  const logs = await cube(["logs", id.slice(0, 8)], cluster.env);
+  assert.equal(logs.code, 0, logs.stderr);
+  assert.match(logs.stdout, /listening on :80\nGET \/health -> 200/);
+
+  const stop = await cube(["stop", id], cluster.env);
+  assert.equal(stop.code, 0, stop.stderr);
+  assert.equal(stop.stdout.trim(), `${id} Completed`);
+  await assert.rejects(docker.getContainer(task.ContainerID).inspect(), /no such container/i);
+});
+
+Deno.test("cube run IMAGE takes ports, env, requests and a command; logs -f shows later output", async () => {
+  await using cluster = await startProcesses();
+  const hostPort = freePort();
+  const run = await cube([
+    "run",
+    SLEEP_IMAGE,
+    "--name",
+    "talker",
+    "-p",
+    `127.0.0.1:${hostPort}:80`,
+    "-e",
+    "GREETING=hi",
+    "--memory",
+    "64m",
+    "--cpu",
+    "0.5",
+    "--",
+    "/bin/sh",
+    "-c",
+    'echo "$GREETING ready"; while ! [ -e /go ]; do sleep 0.1; done; echo after-start; sleep 600',
+  ], cluster.env);
+  assert.equal(run.code, 0, run.stderr);
+  const id = run.stdout.trim();
+  const task = (await request(`${cluster.url}/tasks/${id}`)).body;
+  assert.equal(task.Name, "talker");
+  assert.equal(task.Memory, 64 * 1024 * 1024);
+  assert.equal(task.Cpu, 0.5);
+  assert.deepEqual(task.PortBindings, { "80/tcp": `127.0.0.1:${hostPort}` });
+  assert.deepEqual(task.HostPorts["80/tcp"], [{ HostIp: "127.0.0.1", HostPort: String(hostPort) }]);
+
+  const follower = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "logs", "-f", "talker"],
+    env: cluster.env,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let seen = "";
+  const reader = (async () => {
+    for await (const chunk of follower.stdout.pipeThrough(new TextDecoderStream())) seen += chunk;
+  })();
+  const stderr = new Response(follower.stderr).text();
+  try {
+    await waitFor("the first line", () => seen.includes("hi ready"), { timeoutMs: 20_000 });
+    assert.ok(!seen.includes("after-start"));
+    await (await docker.getContainer(task.ContainerID).exec({
+      Cmd: ["/bin/sh", "-c", "echo > /go"],
+    }))
+      .start({});
+    await waitFor("a line printed after logs -f started", () => seen.includes("after-start"), {
+      timeoutMs: 20_000,
+    });
+  } finally {
+    follower.kill("SIGINT");
+    await follower.status;
+    await reader;
+    await stderr;
+  }
+});
+
+Deno.test("every mistake gets a clear message and a non-zero exit", async () => {
+  await using cluster = await startProcesses();
+  const malformed = `${cluster.dir}/bad.json`;
+  await Deno.writeTextFile(malformed, "{ not json");
+  const typo = `${cluster.dir}/typo.json`;
+  await Deno.writeTextFile(typo, JSON.stringify({ Task: { Imagee: "x" } }));
+  const downPort = freePort();
+  const cases: Array<[string[], RegExp, Record<string, string>?]> = [
+    [["run", "--bogus"], /unknown option '--bogus'/],
+    [["run"], /nothing to run: give an IMAGE or -f task.json/],
+    [["run", "-f", `${cluster.dir}/missing.json`], /task file ".*missing\.json" not found/],
+    [["run", "-f", malformed], /task file ".*bad\.json" is not valid JSON/],
+    [["run", "-f", typo], /Task\.Imagee: unknown field \(did you mean "Image"\?\)/],
+    [["run", "x", "-p", "eighty"], /invalid --publish "eighty"/],
+    [["run", "x", "--memory", "lots"], /"lots" is not a size/],
+    [["status", "nope"], /no task matches "nope"/],
+    [["stop", crypto.randomUUID()], /no task matches/],
+    [["logs", "nope"], /no task matches "nope"/],
+    [["manager", "--scheduler", "random"], /Allowed choices are epvm, roundrobin/],
+    [["frobnicate"], /unknown command 'frobnicate'/],
+    [
+      ["status"],
+      new RegExp(
+        `cannot reach the manager at http://127\\.0\\.0\\.1:${downPort}: connection refused — is 'cube manager' running\\?`,
+      ),
+      { CUBE_MANAGER: `http://127.0.0.1:${downPort}` },
+    ],
+  ];
+  for (const [args, message, env] of cases) {
+    const result = await cube(args, env ?? cluster.env);
+    assert.notEqual(result.code, 0, `cube ${args.join(" ")} should fail`);
+    assert.match(result.stderr, message, `cube ${args.join(" ")}`);
+    assert.doesNotMatch(result.stderr, /\n\s+at /, "no stack trace");
+  }
+  const failing = await cube(
+    ["run", "cube-test/fail", "--name", "crash", "--max-restarts", "0"],
+    cluster.env,
+  );
+  assert.equal(failing.code, 1);
+  assert.match(failing.stderr, /task [0-9a-f]{8} Failed: container exited with code 3/);
+  const version = await cube(["--version"]);
+  assert.equal(version.code, 0);
+  assert.match(version.stdout, /^\d+\.\d+\.\d+/);
+  const help = await cube(["run", "--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /--publish <spec>/);
+});
