@@ -65,19 +65,19 @@ export function createManagerApp(
   });
 
   routes.get("/tasks", (c) => {
-    const tasks = manager.list().sort((a, b) => a.CreateTime.localeCompare(b.CreateTime));
-    return c.json(tasks);
+    // The book keeps tasks in submission order, which is the order they were loaded and added.
+    return c.json(manager.tasks.list());
   });
 
-  routes.get("/tasks/:id", (c) => c.json(manager.require(parseTaskId(c.req.param("id")))));
+  routes.get("/tasks/:id", (c) => c.json(manager.tasks.require(parseTaskId(c.req.param("id")))));
 
   routes.get(
     "/tasks/:id/events",
-    async (c) => c.json(await manager.history(parseTaskId(c.req.param("id")))),
+    async (c) => c.json(await manager.tasks.history(parseTaskId(c.req.param("id")))),
   );
 
   routes.get("/tasks/:id/logs", async (c) => {
-    const task = manager.require(parseTaskId(c.req.param("id")));
+    const task = manager.tasks.require(parseTaskId(c.req.param("id")));
     if (!task.Node) {
       throw new CubeError(409, `Task ${task.ID} is not placed on a node yet: no logs`);
     }
@@ -120,7 +120,7 @@ export function createManagerApp(
       Status: "ok",
       Role: "manager",
       Scheduler: manager.scheduler.name,
-      Tasks: manager.list().length,
+      Tasks: manager.tasks.size,
       Nodes: manager.listNodes().filter((n) => n.Status === "ready").length,
     }));
 

@@ -19,24 +19,22 @@
 import { sleep } from "../lib/async.ts";
 import { CubeError, errorMessage } from "../http/errors.ts";
 import { place, type Scheduler } from "../scheduler/mod.ts";
-import type { Database, Store } from "../store/mod.ts";
+import type { Database } from "../store/mod.ts";
 import {
   describeTask,
   isActive,
   isTerminal,
   type Node,
-  nodeStats,
   State,
   stateName,
   type Task,
   type TaskEvent,
   transition,
 } from "../task/mod.ts";
-import { History, type TaskHistoryEvent } from "./history.ts";
 import { type HeartbeatOutcome, NodeRegistry } from "./nodes.ts";
 import { allocate, REPORTED_FACTS, restartDecision } from "./policy.ts";
-
-export type Desired = "run" | "stop";
+import { NodeWatch } from "./node_watch.ts";
+import { TaskBook } from "./task_book.ts";
 
 export interface ManagerOptions {
   db: Database;
@@ -62,11 +60,7 @@ type Timings = Required<Omit<ManagerOptions, "db" | "scheduler" | "workers" | "l
 export class Manager {
   readonly scheduler: Scheduler;
   readonly nodes: NodeRegistry;
-  readonly #tasks = new Map<string, Task>();
-  readonly #desired = new Map<string, Desired>();
-  readonly #taskStore: Store<Task>;
-  readonly #desiredStore: Store<Desired>;
-  readonly #history: History;
+  readonly tasks: TaskBook;
   /** Pending tasks in submission order. */
   readonly #pending = new Set<string>();
   /** Failed tasks waiting for their restart: id → due time (performance.now()). */
@@ -79,6 +73,7 @@ export class Manager {
   readonly #loops: Promise<void>[] = [];
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #log: (message: string) => void;
+  readonly #watch: NodeWatch;
   #wake: (() => void) | null = null;
   #woken = false;
 
@@ -93,22 +88,22 @@ export class Manager {
       workerTimeoutMs: options.workerTimeoutMs ?? 5_000,
     };
     this.#staticWorkers = options.workers ?? [];
-    this.#taskStore = options.db.store<Task>("tasks");
-    this.#desiredStore = options.db.store<Desired>("desired");
-    this.#history = new History(options.db.store<TaskHistoryEvent>("events"));
+    this.tasks = new TaskBook(options.db);
     this.nodes = new NodeRegistry(options.db.store<Node>("nodes"), this.#opts.workerTimeoutMs);
     this.#log = options.log ?? ((m) => console.log(`[manager] ${m}`));
+    this.#watch = new NodeWatch(this.nodes, {
+      heartbeat: (name, api, stats, isStatic) => this.heartbeat(name, api, stats, isStatic),
+      report: (node, task) => this.report(node, task),
+      nodeDown: (node, reason) => this.#nodeDown(node, reason),
+      log: this.#log,
+    }, this.#opts);
   }
 
   /** Loads everything from KV, resumes unfinished work, starts the loops. */
   async start(): Promise<void> {
     await this.nodes.load(this.#staticWorkers);
-    for (const { key, value } of await this.#desiredStore.list()) this.#desired.set(key, value);
-    const tasks = (await this.#taskStore.list()).map((e) => e.value);
-    tasks.sort((a, b) => a.CreateTime.localeCompare(b.CreateTime));
-    for (const task of tasks) {
-      this.#tasks.set(task.ID, task);
-      const desired = this.#desired.get(task.ID) ?? "run";
+    for (const task of await this.tasks.load()) {
+      const desired = this.tasks.desired(task.ID) ?? "run";
       if (desired === "stop" && isActive(task.State)) this.#sendStop(task);
       else if (desired === "run" && task.State === State.Pending) this.#pending.add(task.ID);
       else if (desired === "run" && task.State === State.Scheduled) this.#sendRun(task);
@@ -116,7 +111,7 @@ export class Manager {
         this.#restarts.set(task.ID, performance.now());
       }
     }
-    this.#loops.push(this.#dispatchLoop(), this.#livenessLoop(), this.#syncLoop());
+    this.#loops.push(this.#dispatchLoop(), this.#watch.run(this.#closing.signal));
     this.wake();
   }
 
@@ -139,40 +134,16 @@ export class Manager {
 
   // --- reading -------------------------------------------------------------------------
 
-  list(): Task[] {
-    return [...this.#tasks.values()];
-  }
-
-  get(id: string): Task | undefined {
-    return this.#tasks.get(id);
-  }
-
-  /** A task by ID; 404 naming the ID when unknown. */
-  require(id: string): Task {
-    const task = this.#tasks.get(id);
-    if (!task) throw new CubeError(404, `Task ${id} not found`);
-    return task;
-  }
-
-  desired(id: string): Desired | undefined {
-    return this.#desired.get(id);
-  }
-
-  history(id: string): Promise<TaskHistoryEvent[]> {
-    this.require(id);
-    return this.#history.of(id);
-  }
-
   /** Nodes with their allocations and task counts computed from the tasks placed there. */
   listNodes(): Node[] {
-    return allocate(this.nodes.list(), this.#tasks.values());
+    return allocate(this.nodes.list(), this.tasks.values());
   }
 
   // --- the API's verbs -------------------------------------------------------------------
 
   /** Accepts a task to run. 409 when the ID exists: never a second copy. */
   async submit(event: TaskEvent): Promise<Task> {
-    const existing = this.#tasks.get(event.Task.ID);
+    const existing = this.tasks.get(event.Task.ID);
     if (existing) {
       throw new CubeError(
         409,
@@ -185,8 +156,8 @@ export class Manager {
       throw new CubeError(400, `Task ${event.Task.ID} is unknown: there is nothing to stop`);
     }
     const task: Task = { ...event.Task, State: State.Pending, Node: "", Error: "" };
-    await this.#setDesired(task.ID, "run");
-    await this.#save(task, "submitted");
+    await this.tasks.setDesired(task.ID, "run");
+    await this.tasks.save(task, "submitted");
     this.#pending.add(task.ID);
     this.wake();
     return task;
@@ -194,19 +165,19 @@ export class Manager {
 
   /** Stops a task wherever it runs; repeating it is harmless. */
   async stop(id: string): Promise<Task> {
-    let task = this.require(id);
-    await this.#setDesired(id, "stop");
+    let task = this.tasks.require(id);
+    await this.tasks.setDesired(id, "stop");
     this.#pending.delete(id);
     this.#restarts.delete(id);
     if (isTerminal(task.State)) return task;
     const node = task.Node ? this.nodes.get(task.Node) : undefined;
     if (task.State === State.Pending || !node) {
-      task = await this.#save(
+      task = await this.tasks.save(
         transition(task, State.Completed, { FinishTime: new Date().toISOString() }),
         "stopped before it was placed",
       );
     } else if (node.Status === "down") {
-      task = await this.#save(
+      task = await this.tasks.save(
         transition(task, State.Completed, { FinishTime: new Date().toISOString() }),
         `stopped while ${node.Name} is down; its copy will be stopped when the node returns`,
       );
@@ -220,7 +191,7 @@ export class Manager {
 
   /** A worker's view of one task, pushed or polled. */
   async report(nodeName: string, reported: Task): Promise<void> {
-    const task = this.#tasks.get(reported.ID);
+    const task = this.tasks.get(reported.ID);
     const reportedActive = isActive(reported.State);
     if (!task || task.Node !== nodeName) {
       // A copy this node should not run (the task moved, or is unknown): stop it.
@@ -231,11 +202,11 @@ export class Manager {
       return;
     }
     if (reported.RestartCount < task.RestartCount) return; // from before a restart
-    const desired = this.#desired.get(task.ID) ?? "run";
+    const desired = this.tasks.desired(task.ID) ?? "run";
     if (desired === "stop") {
       if (reportedActive) this.#sendStop(task);
       else if (!isTerminal(task.State)) {
-        await this.#save(
+        await this.tasks.save(
           transition(task, State.Completed, {
             FinishTime: reported.FinishTime,
             ContainerID: reported.ContainerID,
@@ -268,7 +239,7 @@ export class Manager {
     const message = next.State === State.Running
       ? `running on ${nodeName} in ${next.ContainerID.slice(0, 12)}`
       : next.Error || `now ${stateName(next.State)}`;
-    await this.#save(next, next.State === task.State ? "" : message);
+    await this.tasks.save(next, next.State === task.State ? "" : message);
     if (next.State === State.Failed || next.State === State.Completed) this.#planRestart(next);
   }
 
@@ -284,7 +255,7 @@ export class Manager {
     this.#log(`node ${name} is ${outcome === "new" ? "joined" : "back"} (${api})`);
     this.wake();
     // A node that returns may still run copies of tasks that moved: sync stops them.
-    this.#track(this.#syncNode(name));
+    this.#track(this.#watch.sync(name));
     return outcome;
   }
 
@@ -293,23 +264,6 @@ export class Manager {
   #track<T>(promise: Promise<T>): void {
     this.#inflight.add(promise);
     promise.finally(() => this.#inflight.delete(promise));
-  }
-
-  async #setDesired(id: string, desired: Desired): Promise<void> {
-    if (this.#desired.get(id) === desired) return;
-    await this.#desiredStore.put(id, desired);
-    this.#desired.set(id, desired);
-  }
-
-  /** Writes the task (KV first, then the mirror) and records the change in its history. */
-  async #save(task: Task, message: string): Promise<Task> {
-    const before = this.#tasks.get(task.ID);
-    await this.#taskStore.put(task.ID, task);
-    this.#tasks.set(task.ID, task);
-    if (message || before?.State !== task.State) {
-      await this.#history.record(task.ID, task.State, task.Node, message || stateName(task.State));
-    }
-    return task;
   }
 
   #avoidNode(id: string, node: string): void {
@@ -322,8 +276,8 @@ export class Manager {
     if (this.#pending.size === 0) return;
     const nodes = this.listNodes();
     for (const id of [...this.#pending]) {
-      const task = this.#tasks.get(id);
-      if (!task || task.State !== State.Pending || this.#desired.get(id) !== "run") {
+      const task = this.tasks.get(id);
+      if (!task || task.State !== State.Pending || this.tasks.desired(id) !== "run") {
         this.#pending.delete(id);
         continue;
       }
@@ -337,12 +291,12 @@ export class Manager {
       const placement = place(this.scheduler, task, candidates);
       if (!placement.node) {
         const reason = `waiting for a node: ${placement.reason}`;
-        if (task.Error !== reason) await this.#save({ ...task, Error: reason }, reason);
+        if (task.Error !== reason) await this.tasks.save({ ...task, Error: reason }, reason);
         continue;
       }
       const node = placement.node;
       this.#pending.delete(id);
-      const scheduled = await this.#save(
+      const scheduled = await this.tasks.save(
         transition(task, State.Scheduled, { Node: node.Name, Error: "", ContainerID: "" }),
         `placed on ${node.Name} by ${this.scheduler.name}`,
       );
@@ -361,7 +315,7 @@ export class Manager {
       (async () => {
         let lastError: unknown;
         for (let attempt = 0; attempt < 3 && !this.#closing.signal.aborted; attempt++) {
-          const current = this.#tasks.get(task.ID);
+          const current = this.tasks.get(task.ID);
           if (!current || current.State !== State.Scheduled || current.Node !== task.Node) return;
           try {
             await this.nodes.client(task.Node).run(current);
@@ -373,12 +327,15 @@ export class Manager {
           }
         }
         if (this.#closing.signal.aborted) return;
-        const current = this.#tasks.get(task.ID);
+        const current = this.tasks.get(task.ID);
         if (!current || current.State !== State.Scheduled || current.Node !== task.Node) return;
         const reason = `could not send to ${task.Node}: ${errorMessage(lastError)}`;
         this.#log(`task ${describeTask(task)}: ${reason}`);
         this.#avoidNode(task.ID, task.Node);
-        await this.#save(transition(current, State.Pending, { Node: "", Error: reason }), reason);
+        await this.tasks.save(
+          transition(current, State.Pending, { Node: "", Error: reason }),
+          reason,
+        );
         this.#pending.add(task.ID);
         this.wake();
       })().catch((error) => this.#log(`sending task ${task.ID}: ${errorMessage(error)}`)),
@@ -400,12 +357,12 @@ export class Manager {
   }
 
   #planRestart(task: Task): void {
-    if (this.#desired.get(task.ID) !== "run") return;
+    if (this.tasks.desired(task.ID) !== "run") return;
     const decision = restartDecision(task);
     if (!decision.restart) {
       if (decision.reason && task.State === State.Failed) {
         this.#track(
-          this.#save({ ...task, Error: `${task.Error}; ${decision.reason}` }, decision.reason),
+          this.tasks.save({ ...task, Error: `${task.Error}; ${decision.reason}` }, decision.reason),
         );
       }
       return;
@@ -422,13 +379,13 @@ export class Manager {
     for (const [id, due] of this.#restarts) {
       if (due > now) continue;
       this.#restarts.delete(id);
-      const task = this.#tasks.get(id);
-      if (!task || !isTerminal(task.State) || this.#desired.get(id) !== "run") continue;
+      const task = this.tasks.get(id);
+      if (!task || !isTerminal(task.State) || this.tasks.desired(id) !== "run") continue;
       const count = task.RestartCount + 1;
       const node = this.nodes.get(task.Node);
       if (node?.Status === "ready" && task.ContainerID !== "") {
         // It ran there and the node is up: restart in place.
-        const restarted = await this.#save(
+        const restarted = await this.tasks.save(
           transition(task, State.Scheduled, { RestartCount: count, ContainerID: "", Error: "" }),
           `restart ${count}/${task.MaxRestarts} on ${task.Node} after: ${task.Error || "exit"}`,
         );
@@ -437,7 +394,7 @@ export class Manager {
         // It never started there (e.g. the image is missing on that node) or the node is
         // gone: place it elsewhere.
         if (task.Node) this.#avoidNode(id, task.Node);
-        await this.#save(
+        await this.tasks.save(
           transition(task, State.Pending, { RestartCount: count, Node: "", ContainerID: "" }),
           `rescheduling (restart ${count}/${task.MaxRestarts}) after: ${task.Error}`,
         );
@@ -471,64 +428,20 @@ export class Manager {
     }
   }
 
-  async #livenessLoop(): Promise<void> {
-    const signal = this.#closing.signal;
-    while (!signal.aborted) {
-      await sleep(this.#opts.heartbeatIntervalMs, signal);
-      if (signal.aborted) break;
-      await Promise.all(this.nodes.list().filter((n) => n.Static).map((n) => this.#pollStatic(n)));
-      for (const node of this.nodes.expired(this.#opts.nodeTimeoutMs)) {
-        await this.#nodeDown(
-          node,
-          `no heartbeat for ${(this.nodes.silentFor(node.Name) / 1000).toFixed(1)} s`,
-        );
-      }
-    }
-  }
-
-  async #pollStatic(node: Node): Promise<void> {
-    try {
-      const stats = await this.nodes.client(node.Name).stats();
-      const outcome = await this.heartbeat(node.Name, node.Api, nodeStats(stats), true);
-      if (outcome === "same") await this.#syncNode(node.Name);
-    } catch {
-      // Silence is what liveness measures; the node is marked down after the timeout.
-    }
-  }
-
-  async #syncNode(name: string): Promise<void> {
-    try {
-      for (const task of await this.nodes.client(name).tasks()) await this.report(name, task);
-    } catch (error) {
-      this.#log(`sync with ${name} failed: ${errorMessage(error)}`);
-    }
-  }
-
-  async #syncLoop(): Promise<void> {
-    const signal = this.#closing.signal;
-    while (!signal.aborted) {
-      await sleep(this.#opts.syncIntervalMs, signal);
-      for (const node of this.nodes.list()) {
-        if (signal.aborted) break;
-        if (node.Status === "ready" && !node.Static) await this.#syncNode(node.Name);
-      }
-    }
-  }
-
   async #nodeDown(node: Node, reason: string): Promise<void> {
     await this.nodes.markDown(node.Name, reason);
     this.#log(`node ${node.Name} is down: ${reason}`);
-    for (const task of this.#tasks.values()) {
+    for (const task of this.tasks.values()) {
       if (task.Node !== node.Name || !isActive(task.State)) continue;
-      if (this.#desired.get(task.ID) === "stop") {
-        await this.#save(
+      if (this.tasks.desired(task.ID) === "stop") {
+        await this.tasks.save(
           transition(task, State.Completed, { FinishTime: new Date().toISOString() }),
           `stopped: ${node.Name} is down`,
         );
         continue;
       }
       this.#avoidNode(task.ID, node.Name);
-      await this.#save(
+      await this.tasks.save(
         transition(task, State.Pending, {
           Node: "",
           ContainerID: "",

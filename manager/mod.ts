@@ -5,7 +5,8 @@
  */
 
 export { createManagerApp } from "./app.ts";
-export { type Desired, Manager, type ManagerOptions } from "./manager.ts";
+export { Manager, type ManagerOptions } from "./manager.ts";
+export { type Desired, TaskBook } from "./task_book.ts";
 export { NodeRegistry } from "./nodes.ts";
 export { WorkerClient } from "./worker_client.ts";
 export type { TaskHistoryEvent } from "./history.ts";
