@@ -28,20 +28,31 @@ export function devCommand(): Command {
     .addOption(intOption("-p, --port <port>", "manager port").env("CUBE_PORT").default(5555))
     .addOption(intOption("--worker-port <port>", "worker port").default(5556))
     .addOption(new Option("--dir <path>", "where the KV files live").default(".cube"));
-  return workerRuntimeOptions(managerControlOptions(command)).action(async (flags: DevFlags) => {
-    const manager = await startManager({ ...flags, workers: [], store: `${flags.dir}/manager.kv` });
-    const worker = await startWorker({
-      ...flags,
-      port: flags.workerPort,
-      name: "dev-worker",
-      store: `${flags.dir}/worker-dev.kv`,
-      manager: manager.url,
-    });
-    console.log(`cube dev: manager ${manager.url}, worker ${worker.url} (state in ${flags.dir}/)`);
-    console.log(`try:  curl -s -X POST ${manager.url}/tasks -d '{"Name":"web","Image":"nginx"}'`);
-    await onShutdown(async () => {
-      await worker.close();
-      await manager.close();
-    });
-  });
+  // A dev cluster keeps task ports on this machine unless told otherwise.
+  return workerRuntimeOptions(managerControlOptions(command), "127.0.0.1").action(
+    async (flags: DevFlags) => {
+      const manager = await startManager({
+        ...flags,
+        workers: [],
+        store: `${flags.dir}/manager.kv`,
+      });
+      const worker = await startWorker({
+        ...flags,
+        port: flags.workerPort,
+        name: "dev-worker",
+        store: `${flags.dir}/worker-dev.kv`,
+        manager: manager.url,
+      });
+      console.log(
+        `cube dev: manager ${manager.url}, worker ${worker.url} (state in ${flags.dir}/)`,
+      );
+      console.log(
+        `next: deno task cube run nginx --name web -p 8080:80   (or: cube run ..., curl ${manager.url}/tasks)`,
+      );
+      await onShutdown(async () => {
+        await worker.close();
+        await manager.close();
+      });
+    },
+  );
 }

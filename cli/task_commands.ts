@@ -70,6 +70,9 @@ interface RunFlags {
   publish: string[];
   env: string[];
   health?: string;
+  healthInterval?: number;
+  healthTimeout?: number;
+  healthRetries?: number;
   cpu?: number;
   memory?: number;
   disk?: number;
@@ -118,6 +121,11 @@ function taskFromFlags(image: string, command: string[], flags: RunFlags): Recor
   if (Object.keys(exposed).length) task.ExposedPorts = exposed;
   if (Object.keys(bindings).length) task.PortBindings = bindings;
   if (flags.health) task.HealthCheck = flags.health;
+  const health: Record<string, number> = {};
+  if (flags.healthInterval) health.Interval = flags.healthInterval;
+  if (flags.healthTimeout) health.Timeout = flags.healthTimeout;
+  if (flags.healthRetries) health.FailureThreshold = flags.healthRetries;
+  if (Object.keys(health).length) task.Health = health;
   if (flags.cpu) task.Cpu = flags.cpu;
   if (flags.memory) task.Memory = flags.memory;
   if (flags.disk) task.Disk = flags.disk;
@@ -147,6 +155,13 @@ export function runCommand(): Command {
       )
       .option("-e, --env <KEY=value>", "set an environment variable", collect, [])
       .option("--health <path>", "HTTP health check path, e.g. /health")
+      .addOption(numberOption("--health-interval <seconds>", "seconds between probes (default 5)"))
+      .addOption(
+        numberOption("--health-timeout <seconds>", "seconds one probe may take (default 2)"),
+      )
+      .addOption(
+        intOption("--health-retries <n>", "failed probes in a row that mean unhealthy (default 3)"),
+      )
       .addOption(numberOption("--cpu <cores>", "CPU cores requested, e.g. 0.5"))
       .addOption(bytesOption("--memory <size>", "memory requested, e.g. 256m"))
       .addOption(bytesOption("--disk <size>", "disk requested, e.g. 1g"))

@@ -3,11 +3,11 @@ import { bytesOption, intOption, numberOption, onShutdown, secondsOption } from 
 import { startWorker, type WorkerSettings } from "./start.ts";
 
 /** Options shared by `cube worker` and `cube dev`. */
-export function workerRuntimeOptions(command: Command): Command {
+export function workerRuntimeOptions(command: Command, publishIp = "0.0.0.0"): Command {
   return command
     .addOption(
       new Option("--publish-ip <ip>", "host address container ports are published on")
-        .env("CUBE_PUBLISH_IP").default("0.0.0.0"),
+        .env("CUBE_PUBLISH_IP").default(publishIp),
     )
     .addOption(
       new Option("--pull <policy>", "image pull policy").choices(["always", "missing", "never"])

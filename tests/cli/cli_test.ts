@@ -94,7 +94,87 @@ async function startProcesses(): Promise<Cluster> {
   };
 }
 
-Deno.test("the README walk-through: run from the book's task.json, status, nodes, logs, stop", async () => {
+Deno.test("the README walk-through: run, status, logs, nodes, a failing health check, stop", async () => {
+  await using cluster = await startProcesses();
+  const port = freePort();
+  const web = await cube([
+    "run",
+    HTTP_IMAGE,
+    "--name",
+    "web",
+    "-p",
+    `${port}:80`,
+    "--health",
+    "/health",
+  ], cluster.env);
+  assert.equal(web.code, 0, web.stderr);
+  const webId = web.stdout.trim();
+  assert.match(webId, /^[0-9a-f-]{36}$/);
+
+  const status = await cube(["status"], cluster.env);
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(
+    status.stdout,
+    new RegExp(`^${webId}\\s+web\\s+\\d+ seconds? ago\\s+Running\\s+cube-web-`, "m"),
+  );
+
+  assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "hello from cube\n");
+  const logs = await cube(["logs", "web"], cluster.env);
+  assert.equal(logs.code, 0, logs.stderr);
+  assert.match(logs.stdout, /^listening on :80\nGET \/ -> 200$/m);
+
+  const nodes = await cube(["nodes"], cluster.env);
+  assert.match(nodes.stdout, new RegExp(`${cluster.worker}\\s+ready\\s+0/\\d+ cores.*\\s1$`, "m"));
+
+  const sick = await cube([
+    "run",
+    HTTP_IMAGE,
+    "--name",
+    "sick",
+    "--health",
+    "/healthfail",
+    "--health-interval",
+    "0.3",
+    "--health-retries",
+    "2",
+    "--max-restarts",
+    "2",
+  ], cluster.env);
+  assert.equal(sick.code, 0, sick.stderr);
+  const sickId = sick.stdout.trim();
+  await waitFor("sick to give up", async () => {
+    const { body } = await request(`${cluster.url}/tasks/${sickId}`);
+    return body.State === State.Failed && /gave up/.test(body.Error);
+  }, { timeoutMs: 30_000 });
+  const story = await cube(["status", "sick"], cluster.env);
+  assert.equal(story.code, 0, story.stderr);
+  assert.match(story.stdout, /State:\s+Failed/);
+  assert.match(story.stdout, /Restarts:\s+2 of 2 \(policy: on-failure\)/);
+  assert.match(
+    story.stdout,
+    /Error:\s+health check GET \/healthfail failed 2 times in a row: HTTP 500; gave up after 2 restarts/,
+  );
+  assert.match(
+    story.stdout,
+    /restart 1\/2 on .* after: health check GET \/healthfail failed 2 times in a row: HTTP 500/,
+  );
+  assert.match(story.stdout, /restart 2\/2 on /);
+
+  const stop = await cube(["stop", "web"], cluster.env);
+  assert.equal(stop.code, 0, stop.stderr);
+  assert.equal(stop.stdout.trim(), `${webId} Completed`);
+  const after = await cube(["status"], cluster.env);
+  assert.match(after.stdout, new RegExp(`^${webId}\\s+web\\s+.*Completed`, "m"));
+  assert.match(after.stdout, new RegExp(`^${sickId}\\s+sick\\s+.*Failed`, "m"));
+  const unknown = await cube(["stop", "nope"], cluster.env);
+  assert.equal(unknown.code, 1);
+  assert.equal(
+    unknown.stderr.trim(),
+    `cube: no task matches "nope" (by ID, ID prefix or name); see 'cube status'`,
+  );
+});
+
+Deno.test("the book's task.json runs with cube run -f; status, nodes, logs and stop take IDs, prefixes and names", async () => {
   await using cluster = await startProcesses();
   const id = crypto.randomUUID();
   const file = `${cluster.dir}/task.json`;
