@@ -11,6 +11,12 @@ export function managerControlOptions(command: Command): Command {
         .env("CUBE_SCHEDULER").default("epvm"),
     )
     .addOption(
+      intOption(
+        "--score-limit <n>",
+        "E-PVM scores at most this many feasible nodes (at least log2 of the node count); 0: all",
+      ).env("CUBE_SCORE_LIMIT").default(0),
+    )
+    .addOption(
       secondsOption(
         "--heartbeat-interval <seconds>",
         "liveness check and static-worker poll period",

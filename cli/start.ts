@@ -22,6 +22,8 @@ export interface ManagerSettings {
   port: number;
   workers: string[];
   scheduler: string;
+  /** E-PVM scores at most this many feasible nodes; 0 (the default) scores all. */
+  scoreLimit?: number;
   store: string;
   heartbeatInterval: number;
   nodeTimeout: number;
@@ -55,7 +57,7 @@ export async function startManager(
   const db = await openDatabase(settings.store);
   const manager = new Manager({
     db,
-    scheduler: createScheduler(settings.scheduler),
+    scheduler: createScheduler(settings.scheduler, { scoreLimit: settings.scoreLimit }),
     workers: settings.workers,
     heartbeatIntervalMs: settings.heartbeatInterval * 1000,
     nodeTimeoutMs: settings.nodeTimeout * 1000,

@@ -1,5 +1,3 @@
-import type { Hono } from "hono";
-
 export interface Listening extends AsyncDisposable {
   /** `http://host:port`, with the real port when 0 was asked for. */
   url: string;
@@ -8,9 +6,14 @@ export interface Listening extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** Serves a Hono app with `Deno.serve`; port 0 picks a free port. */
+/** Anything with a fetch handler: a Hono app, or a router in front of several. */
+export interface Handler {
+  fetch(request: Request): Response | Promise<Response>;
+}
+
+/** Serves a Hono app (or any fetch handler) with `Deno.serve`; port 0 picks a free port. */
 export function listen(
-  app: Hono,
+  app: Handler,
   options: { hostname?: string; port?: number; quiet?: boolean } = {},
 ): Listening {
   const hostname = options.hostname ?? "127.0.0.1";
@@ -22,7 +25,7 @@ export function listen(
       console.error("unhandled request error:", error);
       return Response.json({ HTTPStatusCode: 500, Message: String(error) }, { status: 500 });
     },
-  }, app.fetch);
+  }, (request) => app.fetch(request));
   const port = server.addr.port;
   const shown = hostname === "0.0.0.0" || hostname === "::" ? "localhost" : hostname;
   let closed: Promise<void> | null = null;

@@ -34,7 +34,7 @@ import {
 import { type HeartbeatOutcome, NodeRegistry } from "./nodes.ts";
 import { allocate, REPORTED_FACTS, restartDecision } from "./policy.ts";
 import { NodeWatch } from "./node_watch.ts";
-import { TaskBook } from "./task_book.ts";
+import { type Change, TaskBook } from "./task_book.ts";
 
 export interface ManagerOptions {
   db: Database;
@@ -54,6 +54,12 @@ export interface ManagerOptions {
   workerTimeoutMs?: number;
   log?: (message: string) => void;
 }
+
+/**
+ * Placements per dispatch round: each round is one KV commit and then its sends, so a
+ * burst of thousands of submissions reaches the workers in waves, not all at once.
+ */
+const DISPATCH_ROUND = 256;
 
 type Timings = Required<Omit<ManagerOptions, "db" | "scheduler" | "workers" | "log">>;
 
@@ -156,8 +162,7 @@ export class Manager {
       throw new CubeError(400, `Task ${event.Task.ID} is unknown: there is nothing to stop`);
     }
     const task: Task = { ...event.Task, State: State.Pending, Node: "", Error: "" };
-    await this.tasks.setDesired(task.ID, "run");
-    await this.tasks.save(task, "submitted");
+    await this.tasks.save(task, "submitted", "run");
     this.#pending.add(task.ID);
     this.wake();
     return task;
@@ -275,7 +280,10 @@ export class Manager {
   async #dispatchPending(): Promise<void> {
     if (this.#pending.size === 0) return;
     const nodes = this.listNodes();
+    const changes: Change[] = [];
+    const placed: Task[] = [];
     for (const id of [...this.#pending]) {
+      if (placed.length >= DISPATCH_ROUND) break;
       const task = this.tasks.get(id);
       if (!task || task.State !== State.Pending || this.tasks.desired(id) !== "run") {
         this.#pending.delete(id);
@@ -291,22 +299,41 @@ export class Manager {
       const placement = place(this.scheduler, task, candidates);
       if (!placement.node) {
         const reason = `waiting for a node: ${placement.reason}`;
-        if (task.Error !== reason) await this.tasks.save({ ...task, Error: reason }, reason);
+        if (task.Error !== reason) {
+          changes.push({ task: { ...task, Error: reason }, message: reason });
+        }
         continue;
       }
       const node = placement.node;
       this.#pending.delete(id);
-      const scheduled = await this.tasks.save(
-        transition(task, State.Scheduled, { Node: node.Name, Error: "", ContainerID: "" }),
-        `placed on ${node.Name} by ${this.scheduler.name}`,
-      );
+      const scheduled = transition(task, State.Scheduled, {
+        Node: node.Name,
+        Error: "",
+        ContainerID: "",
+      });
+      changes.push({
+        task: scheduled,
+        message: `placed on ${node.Name} by ${this.scheduler.name}`,
+      });
+      placed.push(scheduled);
       // Count it against the node at once so the rest of this batch sees it.
       node.CpuAllocated += scheduled.Cpu;
       node.MemoryAllocated += scheduled.Memory;
       node.DiskAllocated += scheduled.Disk;
       node.TaskCount++;
-      this.#sendRun(scheduled);
     }
+    // One commit for the whole round, then the sends: a placement is durable before any
+    // worker hears of it.
+    try {
+      await this.tasks.saveMany(changes);
+    } catch (error) {
+      for (const task of placed) {
+        if (this.tasks.get(task.ID)?.State === State.Pending) this.#pending.add(task.ID);
+      }
+      throw error;
+    }
+    for (const task of placed) this.#sendRun(task);
+    if (placed.length >= DISPATCH_ROUND) this.wake();
   }
 
   /** Sends a task to its node, retrying briefly; on failure the task goes back in line. */

@@ -5,7 +5,7 @@
  */
 
 import { CubeError } from "../http/errors.ts";
-import { Epvm } from "./epvm.ts";
+import { Epvm, type EpvmOptions } from "./epvm.ts";
 import { RoundRobin } from "./round_robin.ts";
 import type { Scheduler } from "./scheduler.ts";
 
@@ -14,6 +14,7 @@ export {
   DEFAULT_CPU_REQUEST,
   DEFAULT_MEMORY_REQUEST,
   Epvm,
+  type EpvmOptions,
   LIEB,
   marginalCost,
   utilisation,
@@ -23,10 +24,10 @@ export { RoundRobin } from "./round_robin.ts";
 export const SCHEDULERS = ["epvm", "roundrobin"] as const;
 export type SchedulerName = typeof SCHEDULERS[number];
 
-export function createScheduler(name: string): Scheduler {
+export function createScheduler(name: string, options: EpvmOptions = {}): Scheduler {
   switch (name) {
     case "epvm":
-      return new Epvm();
+      return new Epvm(options);
     case "roundrobin":
     case "round-robin":
       return new RoundRobin();

@@ -36,6 +36,13 @@ function gib(bytes: number): string {
  */
 export function lacks(task: Task, node: Node): string | null {
   if (node.Status !== "ready") return `is ${node.Status}${node.Error ? ` (${node.Error})` : ""}`;
+  // The common case first and without allocating: at thousands of nodes per placement,
+  // building the explanation for nodes that fit would dominate the cost.
+  if (
+    (task.Cpu <= 0 || node.CpuAllocated + task.Cpu <= node.Cores) &&
+    (task.Memory <= 0 || node.MemoryAllocated + task.Memory <= node.Memory) &&
+    (task.Disk <= 0 || node.DiskAllocated + task.Disk <= node.Disk)
+  ) return null;
   const missing: string[] = [];
   if (task.Cpu > 0 && node.CpuAllocated + task.Cpu > node.Cores) {
     missing.push(`CPU (${(node.Cores - node.CpuAllocated).toFixed(2)} of ${task.Cpu} cores free)`);

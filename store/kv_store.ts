@@ -4,6 +4,7 @@ import {
   type ListOptions,
   type Store,
   updateWithRetry,
+  type Write,
 } from "./store.ts";
 
 /**
@@ -92,6 +93,15 @@ export class KvDatabase implements Database {
 
   store<T>(name: string): Store<T> {
     return new KvStore<T>(this.kv, name);
+  }
+
+  async commit(writes: readonly Write[]): Promise<void> {
+    if (writes.length === 0) return;
+    const op = this.kv.atomic();
+    for (const { store, key, value } of writes) op.set([store, key], value);
+    const result = await op.commit();
+    // Without checks an atomic write only fails by throwing; this guards the contract.
+    if (!result.ok) throw new Error(`KV commit of ${writes.length} writes was refused`);
   }
 
   close(): void {

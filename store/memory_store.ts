@@ -4,6 +4,7 @@ import {
   type ListOptions,
   type Store,
   updateWithRetry,
+  type Write,
 } from "./store.ts";
 
 /**
@@ -79,6 +80,10 @@ export class MemoryDatabase implements Database {
     let store = this.#stores.get(name);
     if (!store) this.#stores.set(name, store = new MemoryStore(this.#clock));
     return store as Store<T>;
+  }
+
+  async commit(writes: readonly Write[]): Promise<void> {
+    for (const { store, key, value } of writes) await this.store(store).put(key, value);
   }
 
   close(): void {}

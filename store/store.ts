@@ -42,8 +42,26 @@ export interface Store<T> {
   count(): Promise<number>;
 }
 
+/** One write of an atomic batch: `value` into `store` under `key`. */
+export interface Write {
+  store: string;
+  key: string;
+  value: unknown;
+}
+
+/**
+ * Deno KV caps one atomic operation at 1,000 mutations and 800 KiB; callers split larger
+ * batches (each chunk is still atomic on its own).
+ */
+export const MAX_BATCH_WRITES = 200;
+
 export interface Database extends Disposable {
   store<T>(name: string): Store<T>;
+  /**
+   * Writes all of `writes` at once or none of them (a task and its history event never
+   * part ways), in one round to the disk instead of one each.
+   */
+  commit(writes: readonly Write[]): Promise<void>;
   close(): void;
 }
 

@@ -8,13 +8,13 @@ import { Hono } from "hono";
 import { createApi, logQuery, readJson, streamSignal } from "../http/app.ts";
 import { CubeError } from "../http/errors.ts";
 import { parseTaskEvent, parseTaskId } from "../task/mod.ts";
-import type { Worker } from "./worker.ts";
+import type { NodeAgent } from "./agent.ts";
 
 /**
  * `shutdown` ends open log streams, which `server.shutdown()` would otherwise wait for.
  */
 export function createWorkerApp(
-  { worker, shutdown }: { worker: Worker; shutdown?: AbortSignal },
+  { worker, shutdown }: { worker: NodeAgent; shutdown?: AbortSignal },
 ): Hono {
   const routes = new Hono();
 
@@ -46,19 +46,7 @@ export function createWorkerApp(
 
   routes.get("/stats", async (c) => c.json(await worker.stats()));
 
-  routes.get("/health", async (c) => {
-    let docker = "ok";
-    try {
-      await worker.runtime.ping();
-    } catch (error) {
-      docker = (error as Error).message;
-    }
-    return c.json({
-      Status: docker === "ok" ? "ok" : "degraded",
-      Name: worker.name,
-      Docker: docker,
-    });
-  });
+  routes.get("/health", async (c) => c.json(await worker.health()));
 
   return createApi(`worker ${worker.name}`, routes);
 }

@@ -12,13 +12,13 @@
 import { fetchFailure } from "../http/errors.ts";
 import { sleep } from "../lib/async.ts";
 import { nodeStats, type Task } from "../task/mod.ts";
-import type { Worker } from "./worker.ts";
+import type { NodeAgent } from "./agent.ts";
 
 export interface ManagerLinkOptions {
   managerUrl: string;
   /** The URL the manager reaches this worker at. */
   advertiseUrl: string;
-  worker: Worker;
+  worker: Pick<NodeAgent, "name" | "stats">;
   heartbeatIntervalMs?: number;
   log?: (message: string) => void;
 }
@@ -26,7 +26,7 @@ export interface ManagerLinkOptions {
 export class ManagerLink {
   readonly #manager: string;
   readonly #api: string;
-  readonly #worker: Worker;
+  readonly #worker: Pick<NodeAgent, "name" | "stats">;
   readonly #intervalMs: number;
   readonly #log: (message: string) => void;
   readonly #closing = new AbortController();

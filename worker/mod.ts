@@ -7,4 +7,6 @@
 export { createWorkerApp } from "./app.ts";
 export { DockerRuntime, type DockerRuntimeOptions, type PullPolicy } from "./docker_runtime.ts";
 export { type Stats, StatsCollector } from "./stats.ts";
-export { type SubmitResult, Worker, type WorkerOptions } from "./worker.ts";
+export { Worker, type WorkerOptions } from "./worker.ts";
+export type { AgentHealth, NodeAgent, SubmitResult } from "./agent.ts";
+export { ManagerLink, type ManagerLinkOptions } from "./manager_link.ts";

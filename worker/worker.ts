@@ -23,6 +23,7 @@ import {
   transition,
 } from "../task/mod.ts";
 import type { ContainerState, DockerRuntime } from "./docker_runtime.ts";
+import type { AgentHealth, NodeAgent, SubmitResult } from "./agent.ts";
 import { HealthMonitor } from "./health.ts";
 import { KeyedQueue } from "./keyed_queue.ts";
 import { type Stats, StatsCollector } from "./stats.ts";
@@ -48,19 +49,13 @@ export interface WorkerOptions {
   log?: (message: string) => void;
 }
 
-export interface SubmitResult {
-  task: Task;
-  /** False when the task was already active here and nothing was done. */
-  created: boolean;
-}
-
 function exitReason(state: ContainerState): string {
   if (state.oomKilled) return `container was killed: out of memory (exit code ${state.exitCode})`;
   const signal = state.exitCode > 128 ? ` (killed by signal ${state.exitCode - 128})` : "";
   return `container exited with code ${state.exitCode}${signal}`;
 }
 
-export class Worker {
+export class Worker implements NodeAgent {
   readonly name: string;
   readonly runtime: DockerRuntime;
   readonly #tasks: Store<Task>;
@@ -195,6 +190,16 @@ export class Worker {
       throw new CubeError(409, `Task ${describeTask(task)} has no container yet: no logs`);
     }
     return this.runtime.logs(task.ContainerID, options);
+  }
+
+  /** Answers `GET /health`: degraded, with the engine's error, when Docker does not answer. */
+  async health(): Promise<AgentHealth> {
+    try {
+      await this.runtime.ping();
+      return { Status: "ok", Name: this.name, Docker: "ok" };
+    } catch (error) {
+      return { Status: "degraded", Name: this.name, Docker: errorMessage(error) };
+    }
   }
 
   /** Resolves once every queued start and stop has been carried out (for tests and shutdown). */

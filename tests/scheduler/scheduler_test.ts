@@ -117,3 +117,24 @@ Deno.test("with no nodes the reason says so; unknown scheduler names are refused
   assert.throws(() => createScheduler("random"), /Unknown scheduler "random"/);
   assert.equal(createScheduler("roundrobin").name, "roundrobin");
 });
+
+Deno.test("E-PVM with a score limit scores only that many feasible nodes, from a moving start", () => {
+  const nodes = Array.from({ length: 8 }, (_, i) => fakeNode(`n${i}`));
+  const scheduler = new Epvm({ scoreLimit: 2 });
+  const task = newTask({ Image: "x" });
+  // log2(8) = 3 exceeds the limit of 2, so three nodes are scored.
+  const first = scheduler.selectCandidates(task, nodes);
+  assert.deepEqual(first.nodes.map((n) => n.Name), ["n0", "n1", "n2"]);
+  const second = scheduler.selectCandidates(task, nodes);
+  assert.deepEqual(second.nodes.map((n) => n.Name), ["n1", "n2", "n3"]);
+});
+
+Deno.test("E-PVM with a score limit skips full nodes and still explains when none fit", () => {
+  const full = { MemoryAllocated: 4 * GiB };
+  const nodes = [fakeNode("a", full), fakeNode("b", full), fakeNode("c"), fakeNode("d", full)];
+  const scheduler = new Epvm({ scoreLimit: 1 });
+  const placed = place(scheduler, newTask({ Image: "x", Memory: GiB }), nodes);
+  assert.equal(placed.node?.Name, "c");
+  const none = place(scheduler, newTask({ Image: "x", Memory: 8 * GiB }), nodes);
+  assert.ok(none.node === null && /4 evaluated/.test(none.reason));
+});

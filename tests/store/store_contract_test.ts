@@ -106,7 +106,30 @@ for (const [name, open] of Object.entries(implementations)) {
     read.tags!.push("c");
     assert.deepEqual((await items.get("k"))!.value.tags, ["a"]);
   });
+
+  Deno.test(`${name}: commit writes to several stores at once`, async () => {
+    using db = await open();
+    await db.commit([
+      { store: "tasks", key: "t1", value: { n: 1 } },
+      { store: "events", key: "t1:1", value: { n: 2 } },
+      { store: "tasks", key: "t2", value: { n: 3 } },
+    ]);
+    assert.deepEqual((await db.store<Item>("tasks").list()).map((e) => e.value.n), [1, 3]);
+    assert.deepEqual((await db.store<Item>("events").get("t1:1"))?.value, { n: 2 });
+    await db.commit([]);
+    assert.equal(await db.store<Item>("tasks").count(), 2);
+  });
 }
+
+Deno.test("Deno KV: a commit that cannot be written writes nothing", async () => {
+  using db = await KvDatabase.open(":memory:");
+  const tooBig = { blob: "x".repeat(70 * 1024) }; // over KV's 64 KiB value limit
+  await assert.rejects(db.commit([
+    { store: "tasks", key: "ok", value: { n: 1 } },
+    { store: "tasks", key: "big", value: tooBig },
+  ]));
+  assert.equal(await db.store("tasks").count(), 0);
+});
 
 Deno.test("Deno KV: a reopened file still holds everything", async () => {
   await using dir = await tempDir();

@@ -1,0 +1,97 @@
+/**
+ * What several scenarios share: a manager started as a real process on a free loopback
+ * port with its KV file in a temp dir, task submission, and waiting on the manager's view.
+ *
+ * @module
+ */
+
+import { type CubeProcess, spawnCube, waitForHealth } from "../../tests/helpers/process.ts";
+import { freePort } from "../../tests/helpers/wait.ts";
+import { State, type Task } from "../../task/mod.ts";
+import { pool } from "../report.ts";
+
+export interface ManagerProcess extends AsyncDisposable {
+  url: string;
+  process: CubeProcess;
+  /** kill -9 and start again on the same port and store; resolves once it answers. */
+  restart(): Promise<void>;
+}
+
+/** `cube manager` as its own process, so its memory and restarts are its own. */
+export async function startManagerProcess(
+  dir: string,
+  extra: string[] = [],
+): Promise<ManagerProcess> {
+  const port = freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const args = ["manager", "-H", "127.0.0.1", "-p", String(port), "-d", `${dir}/manager.kv`];
+  const handle: ManagerProcess = {
+    url,
+    process: spawnCube([...args, ...extra]),
+    async restart() {
+      await handle.process.kill();
+      handle.process = spawnCube([...args, ...extra]);
+      await waitForHealth(url, handle.process);
+    },
+    [Symbol.asyncDispose]: () => handle.process.kill(),
+  };
+  await waitForHealth(url, handle.process);
+  return handle;
+}
+
+export async function submitTask(url: string, task: Record<string, unknown>): Promise<Task> {
+  const response = await fetch(`${url}/tasks`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(task),
+  });
+  const body = await response.json();
+  if (response.status !== 201) throw new Error(`submit: ${response.status} ${body.Message}`);
+  return body;
+}
+
+/** Submits `tasks` with `concurrency` requests in flight; returns each submit's start time. */
+export function submitAll(
+  url: string,
+  tasks: Record<string, unknown>[],
+  concurrency: number,
+): Promise<number[]> {
+  return pool(tasks, concurrency, async (task) => {
+    const at = performance.now();
+    await submitTask(url, task);
+    return at;
+  });
+}
+
+export async function listTasks(url: string): Promise<Task[]> {
+  const response = await fetch(`${url}/tasks`);
+  if (!response.ok) throw new Error(`GET /tasks: ${response.status} ${await response.text()}`);
+  return await response.json();
+}
+
+/**
+ * Polls `GET /tasks` until `done` holds for every task in `ids`; returns the time it did.
+ * Fails with the states seen when `timeoutMs` passes.
+ */
+export async function waitForTasks(
+  url: string,
+  ids: Iterable<string>,
+  done: (task: Task) => boolean,
+  { timeoutMs = 120_000, intervalMs = 25 } = {},
+): Promise<number> {
+  const wanted = new Set(ids);
+  const deadline = performance.now() + timeoutMs;
+  let seen = "";
+  while (performance.now() < deadline) {
+    const tasks = (await listTasks(url)).filter((t) => wanted.has(t.ID));
+    if (tasks.length === wanted.size && tasks.every(done)) return performance.now();
+    const counts: Record<string, number> = {};
+    for (const t of tasks) counts[State[t.State]] = (counts[State[t.State]] ?? 0) + 1;
+    seen = JSON.stringify(counts);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms; states seen: ${seen}`);
+}
+
+export const isRunning = (task: Task) => task.State === State.Running;
+
