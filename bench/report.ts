@@ -87,6 +87,7 @@ export function formatSection(section: Section): string {
 /** Resident memory of a process now and at its peak, from /proc (Linux). */
 export async function memoryOf(pid: number): Promise<{ rss: number; peak: number }> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  const kB = (key: string) => Number(status.match(new RegExp(`^${key}:\\s+(\\d+)`, "m"))?.[1]) * 1024;
+  const kB = (key: string) =>
+    Number(status.match(new RegExp(`^${key}:\\s+(\\d+)`, "m"))?.[1]) * 1024;
   return { rss: kB("VmRSS"), peak: kB("VmHWM") };
 }

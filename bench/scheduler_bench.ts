@@ -8,11 +8,13 @@ import { clusterOf, smallTask } from "./fixtures.ts";
 
 for (const size of [100, 1_000, 10_000]) {
   const nodes = clusterOf(size);
-  for (const [label, scheduler] of [
-    ["roundrobin", createScheduler("roundrobin")],
-    ["epvm", createScheduler("epvm")],
-    ["epvm --score-limit 2", createScheduler("epvm", { scoreLimit: 2 })],
-  ] as const) {
+  for (
+    const [label, scheduler] of [
+      ["roundrobin", createScheduler("roundrobin")],
+      ["epvm", createScheduler("epvm")],
+      ["epvm --score-limit 2", createScheduler("epvm", { scoreLimit: 2 })],
+    ] as const
+  ) {
     Deno.bench(`${label}, ${size} nodes`, { group: `${size} nodes` }, () => {
       place(scheduler, smallTask, nodes);
     });

@@ -20,6 +20,14 @@ export interface Change {
   desired?: Desired;
 }
 
+/** A change waiting for the next group commit. */
+interface Queued {
+  change: Change;
+  writes: Write[];
+  bytes: number;
+  done: (failure?: { error: unknown }) => void;
+}
+
 const TASKS = "tasks";
 const DESIRED = "desired";
 /** Below Deno KV's 800 KiB per atomic write, with room for keys and history events. */
@@ -32,6 +40,10 @@ export class TaskBook {
   readonly #desiredStore: Store<Desired>;
   readonly #history: History;
   readonly #db: Database;
+  /** Changes not yet committed, oldest first; the newest queued version of each task. */
+  #queue: Queued[] = [];
+  readonly #queued = new Map<string, Task>();
+  #flushing: Promise<void> | null = null;
 
   constructor(db: Database) {
     this.#db = db;
@@ -92,44 +104,94 @@ export class TaskBook {
   }
 
   /**
-   * Writes many changes in as few commits as KV's limits allow (a dispatch round places
-   * many tasks; one commit each would make the disk, not the scheduler, the bottleneck).
+   * Writes changes durably; resolves once all are on disk (and in the mirror).
+   *
+   * Group commit: changes that arrive while a commit is in flight (concurrent submits,
+   * reports, a dispatch round) go to disk together in the next one, up to KV's limits.
+   * One commit per change made the disk, not the scheduler, the bottleneck at scale.
+   * A chunk that KV refuses is retried change by change, so one bad change fails alone.
    */
-  async saveMany(changes: readonly Change[]): Promise<void> {
-    let writes: Write[] = [];
-    let bytes = 0;
-    let done = 0;
-    const flush = async (upTo: number) => {
-      await this.#db.commit(writes);
-      for (; done < upTo; done++) {
-        const { task, desired } = changes[done];
-        this.#tasks.set(task.ID, task);
-        if (desired) this.#desired.set(task.ID, desired);
-      }
-      writes = [];
-      bytes = 0;
-    };
-    for (const [i, { task, message, desired }] of changes.entries()) {
-      const size = JSON.stringify(task).length * 2 + 1024;
-      if (
-        writes.length > 0 &&
-        (writes.length + 3 > MAX_BATCH_WRITES || bytes + size > MAX_BATCH_BYTES)
-      ) {
-        await flush(i);
-      }
-      writes.push({ store: TASKS, key: task.ID, value: task });
-      if (desired && this.#desired.get(task.ID) !== desired) {
-        writes.push({ store: DESIRED, key: task.ID, value: desired });
-      }
-      const before = this.#tasks.get(task.ID);
-      if (message || before?.State !== task.State) {
-        writes.push(
-          this.#history.entry(task.ID, task.State, task.Node, message || stateName(task.State)),
-        );
-      }
-      bytes += size;
+  saveMany(changes: readonly Change[]): Promise<void> {
+    if (changes.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      let left = changes.length;
+      let failure: { error: unknown } | null = null;
+      const done = (error?: { error: unknown }) => {
+        failure ??= error ?? null;
+        if (--left > 0) return;
+        if (failure) reject(failure.error);
+        else resolve();
+      };
+      for (const change of changes) this.#queue.push(this.#prepare(change, done));
+      this.#kick();
+    });
+  }
+
+  #kick(): void {
+    if (this.#flushing) return;
+    this.#flushing = this.#drain().finally(() => {
+      this.#flushing = null;
+      // Changes queued between the drain's last look and now would otherwise wait.
+      if (this.#queue.length > 0) this.#kick();
+    });
+  }
+
+  #prepare(change: Change, done: Queued["done"]): Queued {
+    const { task, message, desired } = change;
+    const writes: Write[] = [{ store: TASKS, key: task.ID, value: task }];
+    if (desired && this.#desired.get(task.ID) !== desired) {
+      writes.push({ store: DESIRED, key: task.ID, value: desired });
     }
-    await flush(changes.length);
+    const before = this.#queued.get(task.ID) ?? this.#tasks.get(task.ID);
+    if (message || before?.State !== task.State) {
+      writes.push(
+        this.#history.entry(task.ID, task.State, task.Node, message || stateName(task.State)),
+      );
+    }
+    this.#queued.set(task.ID, task);
+    return { change, writes, bytes: JSON.stringify(task).length * 2 + 1024, done };
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      let writes = 0;
+      let bytes = 0;
+      let n = 0;
+      for (const item of this.#queue) {
+        if (
+          n > 0 && (writes + item.writes.length > MAX_BATCH_WRITES ||
+            bytes + item.bytes > MAX_BATCH_BYTES)
+        ) break;
+        writes += item.writes.length;
+        bytes += item.bytes;
+        n++;
+      }
+      const chunk = this.#queue.splice(0, n);
+      try {
+        await this.#db.commit(chunk.flatMap((item) => item.writes));
+        for (const item of chunk) this.#settle(item);
+      } catch (error) {
+        for (const item of chunk) {
+          try {
+            if (chunk.length > 1) await this.#db.commit(item.writes);
+            else throw error;
+            this.#settle(item);
+          } catch (alone) {
+            this.#settle(item, { error: alone });
+          }
+        }
+      }
+    }
+  }
+
+  #settle(item: Queued, failure?: { error: unknown }): void {
+    const { task, desired } = item.change;
+    if (this.#queued.get(task.ID) === task) this.#queued.delete(task.ID);
+    if (!failure) {
+      this.#tasks.set(task.ID, task);
+      if (desired) this.#desired.set(task.ID, desired);
+    }
+    item.done(failure);
   }
 
   history(id: string): Promise<TaskHistoryEvent[]> {

@@ -13,25 +13,23 @@ import { pool } from "../report.ts";
 export interface ManagerProcess extends AsyncDisposable {
   url: string;
   process: CubeProcess;
-  /** kill -9 and start again on the same port and store; resolves once it answers. */
-  restart(): Promise<void>;
+  /** Starts it again (after a kill) on the same port and store, without waiting. */
+  spawn(): void;
 }
 
 /** `cube manager` as its own process, so its memory and restarts are its own. */
 export async function startManagerProcess(
   dir: string,
-  extra: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<ManagerProcess> {
   const port = freePort();
   const url = `http://127.0.0.1:${port}`;
   const args = ["manager", "-H", "127.0.0.1", "-p", String(port), "-d", `${dir}/manager.kv`];
   const handle: ManagerProcess = {
     url,
-    process: spawnCube([...args, ...extra]),
-    async restart() {
-      await handle.process.kill();
-      handle.process = spawnCube([...args, ...extra]);
-      await waitForHealth(url, handle.process);
+    process: spawnCube(args, env),
+    spawn() {
+      handle.process = spawnCube(args, env);
     },
     [Symbol.asyncDispose]: () => handle.process.kill(),
   };
@@ -83,15 +81,21 @@ export async function waitForTasks(
   const deadline = performance.now() + timeoutMs;
   let seen = "";
   while (performance.now() < deadline) {
-    const tasks = (await listTasks(url)).filter((t) => wanted.has(t.ID));
+    let tasks: Task[] = [];
+    try {
+      tasks = (await listTasks(url)).filter((t) => wanted.has(t.ID));
+    } catch (error) {
+      seen = `no answer: ${error}`; // a manager starting up: keep asking
+    }
     if (tasks.length === wanted.size && tasks.every(done)) return performance.now();
-    const counts: Record<string, number> = {};
-    for (const t of tasks) counts[State[t.State]] = (counts[State[t.State]] ?? 0) + 1;
-    seen = JSON.stringify(counts);
+    if (tasks.length > 0) {
+      const counts: Record<string, number> = {};
+      for (const t of tasks) counts[State[t.State]] = (counts[State[t.State]] ?? 0) + 1;
+      seen = JSON.stringify(counts);
+    }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   throw new Error(`timed out after ${timeoutMs} ms; states seen: ${seen}`);
 }
 
 export const isRunning = (task: Task) => task.State === State.Running;
-

@@ -15,17 +15,26 @@ import { isRunning, listTasks, startManagerProcess, submitAll, waitForTasks } fr
 export interface ScaleOptions {
   nodes: number;
   tasks: number;
+  /** V8 flags for the manager process (`DENO_V8_FLAGS`), e.g. a heap cap. */
+  v8Flags?: string;
 }
 
-export async function scale({ nodes, tasks }: ScaleOptions): Promise<Section> {
+export async function scale({ nodes, tasks, v8Flags }: ScaleOptions): Promise<Section> {
   await using dir = await tempDir();
-  await using manager = await startManagerProcess(dir.path);
+  await using manager = await startManagerProcess(
+    dir.path,
+    v8Flags ? { DENO_V8_FLAGS: v8Flags } : {},
+  );
   await using fleet = await startFleet({ count: nodes, managerUrl: manager.url });
   const joinStart = performance.now();
-  await waitFor(async () => {
-    const list = await (await fetch(`${manager.url}/nodes`)).json();
-    return list.filter((n: { Status: string }) => n.Status === "ready").length === nodes;
-  }, 60_000, `${nodes} nodes to join`);
+  await waitFor(
+    async () => {
+      const list = await (await fetch(`${manager.url}/nodes`)).json();
+      return list.filter((n: { Status: string }) => n.Status === "ready").length === nodes;
+    },
+    60_000,
+    `${nodes} nodes to join`,
+  );
   const joined = performance.now() - joinStart;
 
   const batch = Array.from({ length: tasks }, (_, i) => ({
@@ -57,7 +66,9 @@ export async function scale({ nodes, tasks }: ScaleOptions): Promise<Section> {
   const target = (figure: string, value: number, goal: number) =>
     full ? `${figure}: ${verdict(value, goal)}` : `${figure}: (quick size, no target)`;
   return {
-    title: `Control plane at scale: ${nodes} simulated nodes, ${tasks} tasks`,
+    title: `Control plane at scale: ${nodes} simulated nodes, ${tasks} tasks${
+      v8Flags ? ` (manager with DENO_V8_FLAGS=${v8Flags})` : ""
+    }`,
     header: ["figure", "value", "target"],
     rows: [
       ["all nodes joined", ms(joined), ""],

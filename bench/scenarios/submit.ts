@@ -1,0 +1,120 @@
+/**
+ * Scenario 1: submit to Running, against the floor. N tasks of a small local image go
+ * through cube (one manager, three workers on this machine's engine) until all are
+ * Running in the manager's view; then the same N containers are created and started
+ * straight through the Docker Engine API with the same concurrency (three workers with
+ * eight starts in flight each: 24). The ratio is what cube costs over bare Docker.
+ *
+ * @module
+ */
+
+import Docker from "dockerode";
+import { startCluster } from "../../tests/helpers/cluster.ts";
+import { SLEEP_IMAGE } from "../../tests/helpers/docker.ts";
+import { State } from "../../task/mod.ts";
+import { ms, pool, ratio, type Section, summarize, verdict } from "../report.ts";
+import { listTasks, submitTask } from "./common.ts";
+
+const WORKERS = 3;
+const PER_WORKER = 8;
+const CONCURRENCY = WORKERS * PER_WORKER;
+
+interface Run {
+  totalMs: number;
+  latencies: number[];
+}
+
+async function throughCube(n: number): Promise<Run> {
+  await using cluster = await startCluster({ workers: WORKERS });
+  const submitted = new Map<string, number>();
+  const running = new Map<string, number>();
+  const start = performance.now();
+  const submitting = pool(Array.from({ length: n }, (_, i) => i), CONCURRENCY, async (i) => {
+    const id = crypto.randomUUID();
+    submitted.set(id, performance.now());
+    await submitTask(cluster.url, { ID: id, Name: `bench-${i}`, Image: SLEEP_IMAGE });
+  });
+  // The manager's view, polled every 10 ms: each task's latency is submit to first seen Running.
+  const deadline = start + 120_000;
+  while (running.size < n) {
+    if (performance.now() > deadline) throw new Error(`${n - running.size} tasks never ran`);
+    const now = performance.now();
+    for (const task of await listTasks(cluster.url)) {
+      if (task.State === State.Running && !running.has(task.ID)) running.set(task.ID, now);
+      if (task.State === State.Failed) throw new Error(`task ${task.Name} failed: ${task.Error}`);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await submitting;
+  const totalMs = performance.now() - start;
+  return {
+    totalMs,
+    latencies: [...running].map(([id, at]) => at - submitted.get(id)!),
+  };
+}
+
+async function throughDocker(n: number): Promise<Run> {
+  const docker = new Docker();
+  const label = `cube-bench-${crypto.randomUUID().slice(0, 8)}`;
+  const latencies: number[] = [];
+  const start = performance.now();
+  try {
+    await pool(Array.from({ length: n }, (_, i) => i), CONCURRENCY, async (i) => {
+      const t0 = performance.now();
+      const container = await docker.createContainer({
+        name: `${label}-${i}`,
+        Image: SLEEP_IMAGE,
+        Labels: { "cube.bench": label },
+        HostConfig: { RestartPolicy: { Name: "no" } },
+      });
+      await container.start();
+      latencies.push(performance.now() - t0);
+    });
+    return { totalMs: performance.now() - start, latencies };
+  } finally {
+    const left = await docker.listContainers({
+      all: true,
+      filters: { label: [`cube.bench=${label}`] },
+    });
+    await pool(left, 8, (c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {}));
+  }
+}
+
+export async function submitToRunning({ sizes }: { sizes: number[] }): Promise<Section> {
+  const rows: (string | number)[][] = [];
+  const notes: string[] = [];
+  for (const n of sizes) {
+    const direct = await throughDocker(n);
+    const cube = await throughCube(n);
+    const c = summarize(cube.latencies);
+    const d = summarize(direct.latencies);
+    rows.push(
+      [
+        `cube, N=${n}`,
+        ms(cube.totalMs),
+        ms(c.p50),
+        ms(c.p95),
+        ms(c.max),
+        ratio(cube.totalMs, direct.totalMs),
+      ],
+      [`docker API, N=${n}`, ms(direct.totalMs), ms(d.p50), ms(d.p95), ms(d.max), "1.00x"],
+    );
+    if (n >= 50) {
+      notes.push(
+        `N=${n}: cube/direct ${ratio(cube.totalMs, direct.totalMs)}, target <= 1.25x: ${
+          verdict(cube.totalMs / direct.totalMs, 1.25)
+        }`,
+      );
+    }
+  }
+  return {
+    title: `Submit to Running vs the Docker API (${CONCURRENCY} starts in flight on each side)`,
+    header: ["path", "total", "p50", "p95", "max", "ratio"],
+    rows,
+    notes: [
+      ...notes,
+      "cube: POST /tasks to the manager until GET /tasks shows Running (polled every 10 ms);",
+      "docker: create + start with dockerode, the floor (no image check, no inspect, no state)",
+    ],
+  };
+}
