@@ -39,6 +39,11 @@ export async function healing({ quick }: { quick: boolean }): Promise<Section> {
   const workers: CubeProcess[] = [];
   try {
     for (const name of names) workers.push(await startWorkerProcess(dir.path, manager.url, name));
+    for (;;) {
+      const health = await (await fetch(`${manager.url}/health`)).json();
+      if (health.Nodes === names.length) break; // all three joined: tasks spread over them
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const tasks = Array.from({ length: 6 }, (_, i) => ({
       ID: crypto.randomUUID(),
       Name: `heal-${i}`,

@@ -132,7 +132,16 @@ Deno.test("a static worker that is not listening is a down node, never a crash; 
   const dead = nodes.find((n: { Name: string }) => n.Name === `127.0.0.1:${deadPort}`);
   assert.equal(dead.Status, "down");
   assert.equal(dead.Static, true);
-  assert.equal((await request(`${cluster.url}/health`)).status, 200);
+  const health = await request(`${cluster.url}/health`);
+  assert.equal(health.status, 200);
+  assert.deepEqual(health.body.States, {
+    Pending: 0,
+    Scheduled: 0,
+    Running: 3,
+    Completed: 0,
+    Failed: 0,
+  });
+  assert.equal(health.body.Nodes, 1);
 });
 
 Deno.test("a task whose image exists nowhere is retried elsewhere, then Failed with the reason", async () => {

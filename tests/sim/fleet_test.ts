@@ -1,0 +1,111 @@
+/**
+ * Simulated nodes speak the worker's protocol well enough for a real manager: they join,
+ * take tasks, report them Running, stop them, and when one dies its tasks move.
+ */
+import assert from "node:assert/strict";
+import { startManager } from "../../cli/start.ts";
+import { startFleet } from "../../sim/mod.ts";
+import { State } from "../../task/mod.ts";
+import { FAST } from "../helpers/cluster.ts";
+import { request, tempDir, waitFor } from "../helpers/wait.ts";
+
+async function managerWithFleet(count: number) {
+  const dir = await tempDir();
+  const manager = await startManager({
+    host: "127.0.0.1",
+    port: 0,
+    workers: [],
+    scheduler: "roundrobin",
+    store: `${dir.path}/manager.kv`,
+    quiet: true,
+    ...FAST,
+  });
+  const fleet = await startFleet({
+    count,
+    managerUrl: manager.url,
+    heartbeatIntervalMs: FAST.heartbeatInterval * 1000,
+  });
+  await waitFor(`${count} simulated nodes to join`, async () => {
+    const { body } = await request(`${manager.url}/nodes`);
+    return body.filter((n: { Status: string }) => n.Status === "ready").length === count;
+  });
+  return {
+    manager,
+    fleet,
+    async [Symbol.asyncDispose]() {
+      await fleet.close();
+      await manager.close();
+      await dir[Symbol.asyncDispose]();
+    },
+  };
+}
+
+Deno.test("simulated nodes join a manager, run its tasks and stop them", async () => {
+  await using cluster = await managerWithFleet(3);
+  const url = cluster.manager.url;
+  const ids: string[] = [];
+  for (let i = 0; i < 6; i++) {
+    const { status, body } = await request(`${url}/tasks`, {
+      body: { Name: `sim-${i}`, Image: "any/image" },
+    });
+    assert.equal(status, 201);
+    ids.push(body.ID);
+  }
+  const running = await waitFor("all six to run", async () => {
+    const { body } = await request(`${url}/tasks`);
+    return body.every((t: { State: number }) => t.State === State.Running) ? body : undefined;
+  });
+  // Round-robin over sim-1, sim-2, sim-3, twice.
+  assert.deepEqual(running.map((t: { Node: string }) => t.Node), [
+    "sim-1",
+    "sim-2",
+    "sim-3",
+    "sim-1",
+    "sim-2",
+    "sim-3",
+  ]);
+  for (const t of running) assert.match(t.ContainerID, /^[0-9a-f]{64}$/);
+  const node = (await request(`${url}/nodes`)).body.find((n: { Name: string }) =>
+    n.Name === "sim-1"
+  );
+  assert.equal(node.Stats.CpuCores, 4);
+  assert.equal(node.TaskCount, 2);
+
+  assert.equal((await request(`${url}/tasks/${ids[0]}`, { method: "DELETE" })).status, 204);
+  await waitFor("the stopped task to be Completed", async () => {
+    return (await request(`${url}/tasks/${ids[0]}`)).body.State === State.Completed;
+  });
+  // The node's own API (the worker's routes, under its prefix) agrees.
+  const onNode = await request(`${cluster.fleet.url}/n/sim-1/tasks/${ids[0]}`);
+  assert.equal(onNode.body.State, State.Completed);
+  const unknown = await request(`${cluster.fleet.url}/n/sim-9/tasks`);
+  assert.equal(unknown.status, 404);
+  assert.match(unknown.body.Message, /No simulated node at \/n\/sim-9\/tasks/);
+});
+
+Deno.test("a simulated node that dies is marked down and its tasks run elsewhere, once each", async () => {
+  await using cluster = await managerWithFleet(2);
+  const url = cluster.manager.url;
+  const submitted = [];
+  for (let i = 0; i < 4; i++) {
+    submitted.push((await request(`${url}/tasks`, { body: { Image: "any/image" } })).body.ID);
+  }
+  await waitFor("all to run", async () => {
+    const { body } = await request(`${url}/tasks`);
+    return body.every((t: { State: number }) => t.State === State.Running);
+  });
+  await cluster.fleet.kill("sim-1");
+  const moved = await waitFor("the tasks of sim-1 to run on sim-2", async () => {
+    const { body } = await request(`${url}/tasks`);
+    return body.every((t: { State: number; Node: string }) =>
+        t.State === State.Running && t.Node === "sim-2"
+      )
+      ? body
+      : undefined;
+  });
+  assert.equal(moved.length, 4);
+  const nodes = (await request(`${url}/nodes`)).body;
+  assert.equal(nodes.find((n: { Name: string }) => n.Name === "sim-1").Status, "down");
+  const survivor = cluster.fleet.nodes.find((n) => n.name === "sim-2")!;
+  assert.deepEqual([...survivor.starts.values()], [1, 1, 1, 1]);
+});
