@@ -61,15 +61,36 @@ export function utilisation(node: Node): Utilisation {
   };
 }
 
+const LN_LIEB = Math.log(LIEB);
+
+/**
+ * `LIEB^(u+r) - LIEB^u` is `LIEB^u * (LIEB^r - 1)`. The second factor depends only on the
+ * task and the node's capacity, so scoring a cluster of like machines computes it once,
+ * not once per node: two exponentials per node instead of four (the cost function is most
+ * of E-PVM's time at a thousand nodes).
+ */
+function requestFactors(task: Task, cores: number, memory: number): [number, number] {
+  return [
+    Math.expm1(((task.Cpu || DEFAULT_CPU_REQUEST) / cores) * LN_LIEB),
+    Math.expm1(((task.Memory || DEFAULT_MEMORY_REQUEST) / memory) * LN_LIEB),
+  ];
+}
+
+function capacity(node: Node): [number, number] {
+  return [
+    node.Cores || node.Stats?.CpuCores || 1,
+    node.Memory || node.Stats?.MemoryTotalBytes || 1,
+  ];
+}
+
+function costWith(node: Node, [cpuFactor, memoryFactor]: [number, number]): number {
+  const u = utilisation(node);
+  return Math.exp(u.cpu * LN_LIEB) * cpuFactor + Math.exp(u.memory * LN_LIEB) * memoryFactor;
+}
+
 /** The marginal cost of placing `task` on `node`. */
 export function marginalCost(task: Task, node: Node): number {
-  const cores = node.Cores || node.Stats?.CpuCores || 1;
-  const memory = node.Memory || node.Stats?.MemoryTotalBytes || 1;
-  const u = utilisation(node);
-  const rCpu = (task.Cpu || DEFAULT_CPU_REQUEST) / cores;
-  const rMemory = (task.Memory || DEFAULT_MEMORY_REQUEST) / memory;
-  return (LIEB ** (u.cpu + rCpu) - LIEB ** u.cpu) +
-    (LIEB ** (u.memory + rMemory) - LIEB ** u.memory);
+  return costWith(node, requestFactors(task, ...capacity(node)));
 }
 
 export interface EpvmOptions {
@@ -103,7 +124,16 @@ export class Epvm implements Scheduler {
 
   score(task: Task, candidates: readonly Node[]): Map<string, number> {
     const scores = new Map<string, number>();
-    for (const node of candidates) scores.set(node.Name, marginalCost(task, node));
+    let cores = NaN;
+    let memory = NaN;
+    let factors: [number, number] = [0, 0];
+    for (const node of candidates) {
+      const [c, m] = capacity(node);
+      if (c !== cores || m !== memory) {
+        [cores, memory, factors] = [c, m, requestFactors(task, c, m)];
+      }
+      scores.set(node.Name, costWith(node, factors));
+    }
     return scores;
   }
 

@@ -138,3 +138,17 @@ Deno.test("E-PVM with a score limit skips full nodes and still explains when non
   const none = place(scheduler, newTask({ Image: "x", Memory: 8 * GiB }), nodes);
   assert.ok(none.node === null && /4 evaluated/.test(none.reason));
 });
+
+Deno.test("E-PVM's batch scoring equals the marginal cost of each node, whatever their sizes", () => {
+  const nodes = [
+    fakeNode("a"),
+    fakeNode("b", { Cores: 8, Memory: 32 * GiB, CpuAllocated: 3 }),
+    fakeNode("c", { Cores: 8, Memory: 32 * GiB, TaskCount: 4 }, { CpuUsage: 0.4 }),
+    fakeNode("d", { MemoryAllocated: GiB }),
+  ];
+  const task = newTask({ Image: "x", Cpu: 0.5, Memory: 512 * 1024 ** 2 });
+  const scores = new Epvm().score(task, nodes);
+  for (const node of nodes) {
+    assert.ok(Math.abs(scores.get(node.Name)! - marginalCost(task, node)) < 1e-12, node.Name);
+  }
+});
