@@ -15,6 +15,7 @@ import {
   statusCommand,
   stopCommand,
 } from "./task_commands.ts";
+import { simCommand } from "./sim_command.ts";
 import { workerCommand } from "./worker_command.ts";
 
 export function createProgram(): Command {
@@ -29,5 +30,6 @@ export function createProgram(): Command {
     .addCommand(statusCommand())
     .addCommand(stopCommand())
     .addCommand(logsCommand())
-    .addCommand(nodesCommand());
+    .addCommand(nodesCommand())
+    .addCommand(simCommand());
 }

@@ -64,33 +64,39 @@ export function utilisation(node: Node): Utilisation {
 const LN_LIEB = Math.log(LIEB);
 
 /**
+ * The cost function for one task, ready to apply to many nodes.
+ *
  * `LIEB^(u+r) - LIEB^u` is `LIEB^u * (LIEB^r - 1)`. The second factor depends only on the
- * task and the node's capacity, so scoring a cluster of like machines computes it once,
+ * task and the node's capacity, so across a cluster of like machines it is computed once,
  * not once per node: two exponentials per node instead of four (the cost function is most
  * of E-PVM's time at a thousand nodes).
  */
-function requestFactors(task: Task, cores: number, memory: number): [number, number] {
-  return [
-    Math.expm1(((task.Cpu || DEFAULT_CPU_REQUEST) / cores) * LN_LIEB),
-    Math.expm1(((task.Memory || DEFAULT_MEMORY_REQUEST) / memory) * LN_LIEB),
-  ];
-}
-
-function capacity(node: Node): [number, number] {
-  return [
-    node.Cores || node.Stats?.CpuCores || 1,
-    node.Memory || node.Stats?.MemoryTotalBytes || 1,
-  ];
-}
-
-function costWith(node: Node, [cpuFactor, memoryFactor]: [number, number]): number {
-  const u = utilisation(node);
-  return Math.exp(u.cpu * LN_LIEB) * cpuFactor + Math.exp(u.memory * LN_LIEB) * memoryFactor;
+function pricer(task: Task): (node: Node) => number {
+  const cpuRequest = task.Cpu || DEFAULT_CPU_REQUEST;
+  const memoryRequest = task.Memory || DEFAULT_MEMORY_REQUEST;
+  let cores = NaN;
+  let memory = NaN;
+  let cpuFactor = 0;
+  let memoryFactor = 0;
+  return (node) => {
+    const c = node.Cores || node.Stats?.CpuCores || 1;
+    const m = node.Memory || node.Stats?.MemoryTotalBytes || 1;
+    if (c !== cores) {
+      cores = c;
+      cpuFactor = Math.expm1((cpuRequest / c) * LN_LIEB);
+    }
+    if (m !== memory) {
+      memory = m;
+      memoryFactor = Math.expm1((memoryRequest / m) * LN_LIEB);
+    }
+    const u = utilisation(node);
+    return Math.exp(u.cpu * LN_LIEB) * cpuFactor + Math.exp(u.memory * LN_LIEB) * memoryFactor;
+  };
 }
 
 /** The marginal cost of placing `task` on `node`. */
 export function marginalCost(task: Task, node: Node): number {
-  return costWith(node, requestFactors(task, ...capacity(node)));
+  return pricer(task)(node);
 }
 
 export interface EpvmOptions {
@@ -124,16 +130,8 @@ export class Epvm implements Scheduler {
 
   score(task: Task, candidates: readonly Node[]): Map<string, number> {
     const scores = new Map<string, number>();
-    let cores = NaN;
-    let memory = NaN;
-    let factors: [number, number] = [0, 0];
-    for (const node of candidates) {
-      const [c, m] = capacity(node);
-      if (c !== cores || m !== memory) {
-        [cores, memory, factors] = [c, m, requestFactors(task, c, m)];
-      }
-      scores.set(node.Name, costWith(node, factors));
-    }
+    const price = pricer(task);
+    for (const node of candidates) scores.set(node.Name, price(node));
     return scores;
   }
 

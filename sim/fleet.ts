@@ -20,6 +20,8 @@ export interface FleetOptions extends Omit<SimNodeOptions, "name" | "onChange"> 
   prefix?: string;
   heartbeatIntervalMs?: number;
   hostname?: string;
+  /** What the nodes' links say (the manager unreachable, back); silent by default. */
+  log?: (message: string) => void;
 }
 
 export interface Fleet extends AsyncDisposable {
@@ -63,7 +65,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       advertiseUrl: `${server.url}/n/${node.name}`,
       worker: node,
       heartbeatIntervalMs: intervalMs,
-      log: () => {},
+      log: options.log ?? (() => {}),
     });
     node.onChange = (task) => link.report(task);
     links.set(node.name, link);

@@ -359,3 +359,41 @@ Deno.test("every mistake gets a clear message and a non-zero exit", async () => 
   assert.equal(help.code, 0);
   assert.match(help.stdout, /--publish <spec>/);
 });
+
+Deno.test("cube sim joins simulated nodes to a manager; cube run places tasks on them", async () => {
+  await using dir = await tempDir();
+  const port = freePort();
+  const url = `http://127.0.0.1:${port}`;
+  await using manager = spawnCube([
+    ...["manager", "-H", "127.0.0.1", "-p", String(port), "-d", `${dir.path}/m.kv`],
+    ...["--scheduler", "roundrobin"],
+  ]);
+  await waitForHealth(url, manager);
+  await using sim = spawnCube(["sim", "--nodes", "3", "--prefix", "fake", "--memory", "2g"], {
+    CUBE_MANAGER: url,
+  });
+  await waitFor("three simulated nodes", async () => {
+    const { body } = await request(`${url}/nodes`);
+    return body.filter((n: { Status: string }) => n.Status === "ready").length === 3;
+  }, { timeoutMs: 30_000 });
+  assert.match(sim.output(), /cube sim: 3 simulated nodes \(fake-1 \.\. fake-3\) at http:\/\//);
+
+  const nodes = await cube(["nodes"], { CUBE_MANAGER: url });
+  assert.equal(nodes.code, 0, nodes.stderr);
+  assert.match(nodes.stdout, /^fake-1\s+ready\s+0\/4 cores\s+0 B\/2 GiB\s+0 B\/100 GiB\s+0$/m);
+  const ids = [];
+  for (const name of ["a", "b"]) {
+    const run = await cube(["run", "any/image", "--name", name], { CUBE_MANAGER: url });
+    assert.equal(run.code, 0, run.stderr);
+    ids.push(run.stdout.trim());
+  }
+  const status = await cube(["status"], { CUBE_MANAGER: url });
+  assert.match(status.stdout, new RegExp(`^${ids[0]}\\s+a\\s+.*Running.*fake-1$`, "m"));
+  assert.match(status.stdout, new RegExp(`^${ids[1]}\\s+b\\s+.*Running.*fake-2$`, "m"));
+  const stop = await cube(["stop", "a"], { CUBE_MANAGER: url });
+  assert.equal(stop.stdout.trim(), `${ids[0]} Completed`);
+
+  const bad = await cube(["sim", "--nodes", "0"]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /"0" is not a whole number of nodes \(1 or more\)/);
+});
