@@ -13,7 +13,7 @@ import { startCluster } from "../../tests/helpers/cluster.ts";
 import { SLEEP_IMAGE } from "../../tests/helpers/docker.ts";
 import { State } from "../../task/mod.ts";
 import { ms, pool, ratio, type Section, summarize, verdict } from "../report.ts";
-import { listTasks, submitTask } from "./common.ts";
+import { submitTask } from "./common.ts";
 
 const WORKERS = 3;
 const PER_WORKER = 8;
@@ -27,30 +27,31 @@ interface Run {
 async function throughCube(n: number): Promise<Run> {
   await using cluster = await startCluster({ workers: WORKERS });
   const submitted = new Map<string, number>();
-  const running = new Map<string, number>();
   const start = performance.now();
   const submitting = pool(Array.from({ length: n }, (_, i) => i), CONCURRENCY, async (i) => {
     const id = crypto.randomUUID();
-    submitted.set(id, performance.now());
+    submitted.set(id, Date.now());
     await submitTask(cluster.url, { ID: id, Name: `bench-${i}`, Image: SLEEP_IMAGE });
   });
-  // The manager's view, polled every 10 ms: each task's latency is submit to first seen Running.
+  // Convergence is watched through the state counts of GET /health every 10 ms: polling
+  // the task list that often would be the benchmark loading the manager it measures.
   const deadline = start + 120_000;
-  while (running.size < n) {
-    if (performance.now() > deadline) throw new Error(`${n - running.size} tasks never ran`);
-    const now = performance.now();
-    for (const task of await listTasks(cluster.url)) {
-      if (task.State === State.Running && !running.has(task.ID)) running.set(task.ID, now);
-      if (task.State === State.Failed) throw new Error(`task ${task.Name} failed: ${task.Error}`);
-    }
+  for (;;) {
+    const { States } = await (await fetch(`${cluster.url}/health`)).json();
+    if (States.Failed > 0) throw new Error(`${States.Failed} tasks failed`);
+    if (States.Running >= n) break;
+    if (performance.now() > deadline) throw new Error(`${n - States.Running} tasks never ran`);
     await new Promise((r) => setTimeout(r, 10));
   }
-  await submitting;
   const totalMs = performance.now() - start;
-  return {
-    totalMs,
-    latencies: [...running].map(([id, at]) => at - submitted.get(id)!),
-  };
+  await submitting;
+  // Each task's latency: from its submit to the manager recording it Running (its history).
+  const latencies = await pool([...submitted], 8, async ([id, at]) => {
+    const events = await (await fetch(`${cluster.url}/tasks/${id}/events`)).json();
+    const running = events.find((e: { State: number }) => e.State === State.Running);
+    return Date.parse(running.Timestamp) - at;
+  });
+  return { totalMs, latencies };
 }
 
 async function throughDocker(n: number): Promise<Run> {
@@ -114,7 +115,8 @@ export async function submitToRunning({ sizes }: { sizes: number[] }): Promise<S
     rows,
     notes: [
       ...notes,
-      "cube: POST /tasks to the manager until GET /tasks shows Running (polled every 10 ms);",
+      "cube: POST /tasks until the manager counts all Running (GET /health every 10 ms);",
+      "  per task: submit to the Running event in the manager's history;",
       "docker: create + start with dockerode, the floor (no image check, no inspect, no state)",
     ],
   };
