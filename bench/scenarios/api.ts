@@ -84,7 +84,7 @@ export async function apiThroughput(
       row("POST /tasks (placed on 10 simulated nodes)", writes),
     ],
     notes: [
-      "load generator and manager share the machine's 2 cores; POST writes one KV commit each",
+      "load generator, simulated nodes and manager share the 2 cores; each POST is durable (group commit)",
     ],
   };
 }
