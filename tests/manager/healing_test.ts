@@ -4,9 +4,17 @@
  */
 import assert from "node:assert/strict";
 import { State } from "../../task/mod.ts";
-import { containersOf, docker, HTTP_IMAGE, SLEEP_IMAGE } from "../helpers/docker.ts";
-import { startCluster } from "../helpers/cluster.ts";
-import { freePort, request, waitFor } from "../helpers/wait.ts";
+import { startWorker } from "../../cli/start.ts";
+import {
+  containersOf,
+  docker,
+  HTTP_IMAGE,
+  removeContainersOf,
+  SLEEP_IMAGE,
+  uniqueName,
+} from "../helpers/docker.ts";
+import { FAST, startCluster } from "../helpers/cluster.ts";
+import { freePort, request, tempDir, waitFor } from "../helpers/wait.ts";
 
 Deno.test("a container killed from outside is restarted", async () => {
   await using cluster = await startCluster({ workers: 1 });
@@ -164,4 +172,45 @@ Deno.test("a task whose image exists nowhere is retried elsewhere, then Failed w
     ) => e.Node),
   );
   assert.equal(nodes.size, 2, "it was tried on both nodes");
+});
+
+Deno.test("a static worker (the book's --workers) is polled: its tasks run, its death is noticed", async () => {
+  await using dir = await tempDir();
+  const name = uniqueName("static");
+  const worker = await startWorker({
+    host: "127.0.0.1",
+    port: 0,
+    name,
+    store: `${dir.path}/worker.kv`,
+    publishIp: "127.0.0.1",
+    pull: "missing",
+    stopGrace: 1,
+    concurrency: 8,
+    heartbeatInterval: FAST.heartbeatInterval,
+    quiet: true,
+  });
+  const address = new URL(worker.url).host;
+  try {
+    await using cluster = await startCluster({ manager: { workers: [address] } });
+    await waitFor("the static worker to be polled ready", async () => {
+      const { body } = await request(`${cluster.url}/nodes`);
+      return body[0]?.Status === "ready" && body[0].Static === true;
+    });
+    const task = await cluster.submit({ Name: "polled", Image: SLEEP_IMAGE });
+    const running = await cluster.waitForState(task.ID, State.Running);
+    assert.equal(running.Node, address);
+    assert.match(running.ContainerID, /^[0-9a-f]{64}$/);
+    await worker.close();
+    const down = await waitFor("the static worker to be down", async () => {
+      const { body } = await request(`${cluster.url}/nodes`);
+      return body[0].Status === "down" ? body[0] : undefined;
+    });
+    assert.match(down.Error, /no heartbeat for/);
+    const moved = await cluster.task(task.ID);
+    assert.equal(moved.State, State.Pending);
+    assert.match(moved.Error, /waiting for a node|is down/);
+  } finally {
+    await worker.close();
+    await removeContainersOf(name);
+  }
 });
