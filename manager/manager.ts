@@ -324,15 +324,18 @@ export class Manager {
     }
     // One commit for the whole round, then the sends: a placement is durable before any
     // worker hears of it.
+    let failure: unknown = null;
     try {
       await this.tasks.saveMany(changes);
     } catch (error) {
-      for (const task of placed) {
-        if (this.tasks.get(task.ID)?.State === State.Pending) this.#pending.add(task.ID);
-      }
-      throw error;
+      failure = error; // some changes may have landed: each placement is checked below
     }
-    for (const task of placed) this.#sendRun(task);
+    for (const task of placed) {
+      const current = this.tasks.get(task.ID);
+      if (current === task) this.#sendRun(task);
+      else if (current?.State === State.Pending) this.#pending.add(task.ID); // not stored
+    }
+    if (failure) throw failure;
     if (placed.length >= DISPATCH_ROUND) this.wake();
   }
 

@@ -171,10 +171,14 @@ export class TaskBook {
         await this.#db.commit(chunk.flatMap((item) => item.writes));
         for (const item of chunk) this.#settle(item);
       } catch (error) {
+        if (chunk.length === 1) {
+          this.#settle(chunk[0], { error });
+          continue;
+        }
+        // One bad change must not fail its neighbours: retry each on its own.
         for (const item of chunk) {
           try {
-            if (chunk.length > 1) await this.#db.commit(item.writes);
-            else throw error;
+            await this.#db.commit(item.writes);
             this.#settle(item);
           } catch (alone) {
             this.#settle(item, { error: alone });
