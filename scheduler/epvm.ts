@@ -35,7 +35,13 @@
  */
 
 import type { Node, Task } from "../task/mod.ts";
-import { type Candidates, lacks, type Scheduler, selectFeasible } from "./scheduler.ts";
+import {
+  type Candidates,
+  lacks,
+  lowestScore,
+  type Scheduler,
+  selectFeasible,
+} from "./scheduler.ts";
 
 export const LIEB = 1.53960071783900203869;
 export const DEFAULT_CPU_REQUEST = 0.1;
@@ -136,20 +142,12 @@ export class Epvm implements Scheduler {
   }
 
   pick(scores: Map<string, number>, candidates: readonly Node[]): Node {
-    let best = candidates[0];
-    let bestScore = scores.get(best.Name)!;
-    for (const node of candidates) {
-      const score = scores.get(node.Name)!;
-      if (
-        score < bestScore - 1e-12 ||
-        (Math.abs(score - bestScore) <= 1e-12 &&
-          (node.TaskCount < best.TaskCount ||
-            (node.TaskCount === best.TaskCount && node.Name < best.Name)))
-      ) {
-        best = node;
-        bestScore = score;
-      }
-    }
-    return best;
+    // Ties (within float noise) go to the node with fewer tasks, then to name order.
+    return lowestScore(
+      scores,
+      candidates,
+      (a, b) => a.TaskCount < b.TaskCount || (a.TaskCount === b.TaskCount && a.Name < b.Name),
+      1e-12,
+    );
   }
 }

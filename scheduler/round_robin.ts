@@ -1,5 +1,5 @@
 import type { Node, Task } from "../task/mod.ts";
-import { type Candidates, type Scheduler, selectFeasible } from "./scheduler.ts";
+import { type Candidates, lowestScore, type Scheduler, selectFeasible } from "./scheduler.ts";
 
 /**
  * The book's round-robin, made exact: nodes are taken in name order (code-unit order, the
@@ -24,15 +24,7 @@ export class RoundRobin implements Scheduler {
   }
 
   pick(scores: Map<string, number>, candidates: readonly Node[]): Node {
-    let best = candidates[0];
-    let bestScore = scores.get(best.Name)!;
-    for (const node of candidates) {
-      const score = scores.get(node.Name)!;
-      if (score < bestScore || (score === bestScore && node.Name < best.Name)) {
-        best = node;
-        bestScore = score;
-      }
-    }
+    const best = lowestScore(scores, candidates, (a, b) => a.Name < b.Name);
     this.#last = best.Name;
     return best;
   }

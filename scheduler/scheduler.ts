@@ -73,6 +73,31 @@ export function selectFeasible(task: Task, nodes: readonly Node[]): Candidates {
   return { nodes: candidates, rejected };
 }
 
+/**
+ * The candidate with the lowest score, the usual `pick`: scores within `tolerance` of each
+ * other tie, and `before(a, b)` says whether `a` wins a tie against `b`.
+ */
+export function lowestScore(
+  scores: Map<string, number>,
+  candidates: readonly Node[],
+  before: (a: Node, b: Node) => boolean,
+  tolerance = 0,
+): Node {
+  let best = candidates[0];
+  let bestScore = scores.get(best.Name)!;
+  for (const node of candidates) {
+    const score = scores.get(node.Name)!;
+    if (
+      score < bestScore - tolerance ||
+      (Math.abs(score - bestScore) <= tolerance && before(node, best))
+    ) {
+      best = node;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
 /** Runs select → score → pick, or explains why no node can take the task. */
 export function place(scheduler: Scheduler, task: Task, nodes: readonly Node[]): Placement {
   if (nodes.length === 0) {
