@@ -5,7 +5,7 @@
  * @module
  */
 
-import { fetchFailure } from "../http/errors.ts";
+import { fetchFailure, messageIn } from "../http/errors.ts";
 import type { Node, Task } from "../task/mod.ts";
 import type { TaskHistoryEvent } from "../manager/mod.ts";
 
@@ -88,11 +88,7 @@ export class ManagerClient {
 }
 
 function messageOf(text: string, status: number): string {
-  try {
-    const body = JSON.parse(text);
-    if (typeof body?.Message === "string") return body.Message;
-  } catch { /* not the error shape */ }
-  return `the manager answered ${status}: ${text.slice(0, 200)}`;
+  return messageIn(text) ?? `the manager answered ${status}: ${text.slice(0, 200)}`;
 }
 
 /**

@@ -41,3 +41,15 @@ export function fetchFailure(error: unknown, timeoutMs?: number): string {
   }
   return message.replace(/^error sending request for url \([^)]*\): /, "");
 }
+
+/**
+ * The `Message` of a body in the book's error shape (`{"HTTPStatusCode", "Message"}`), or
+ * undefined when the body is something else (a proxy's page, plain text).
+ */
+export function messageIn(body: string): string | undefined {
+  try {
+    const parsed = JSON.parse(body);
+    if (typeof parsed?.Message === "string") return parsed.Message;
+  } catch { /* not JSON */ }
+  return undefined;
+}

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { CubeError, fetchFailure } from "../http/errors.ts";
+import { CubeError, fetchFailure, messageIn } from "../http/errors.ts";
 import { State, type Stats, type Task, type TaskEvent } from "../task/mod.ts";
 
 export class WorkerClient {
@@ -26,13 +26,11 @@ export class WorkerClient {
     }
     const text = await response.text();
     if (!response.ok) {
-      let message = text;
-      try {
-        message = JSON.parse(text).Message ?? text;
-      } catch { /* not the error shape: keep the text */ }
       throw new CubeError(
         response.status === 404 ? 404 : 502,
-        `worker ${this.name} answered ${response.status} to ${method} ${path}: ${message}`,
+        `worker ${this.name} answered ${response.status} to ${method} ${path}: ${
+          messageIn(text) ?? text
+        }`,
       );
     }
     return text ? JSON.parse(text) as T : null;
@@ -77,13 +75,9 @@ export class WorkerClient {
     }
     if (!response.ok || !response.body) {
       const text = await response.text();
-      let message = text;
-      try {
-        message = JSON.parse(text).Message ?? text;
-      } catch { /* keep the text */ }
       throw new CubeError(
         response.status === 404 || response.status === 409 ? response.status : 502,
-        message,
+        messageIn(text) ?? text,
       );
     }
     return response.body;
