@@ -72,13 +72,10 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   }
   // Joins are spread over one heartbeat interval, so heartbeats arrive evenly afterwards
   // rather than a thousand at once every second.
-  const starting = (async () => {
-    for (const [i, link] of [...links.values()].entries()) {
-      link.start();
-      if (i % 50 === 49) await sleep(intervalMs * 50 / options.count);
-    }
-  })();
-  await starting;
+  for (const [i, link] of [...links.values()].entries()) {
+    link.start();
+    if (i % 50 === 49) await sleep(intervalMs * 50 / options.count);
+  }
 
   const kill = async (name: string) => {
     apps.delete(name);

@@ -6,7 +6,7 @@
  */
 
 import { type CubeProcess, spawnCube, waitForHealth } from "../../tests/helpers/process.ts";
-import { freePort } from "../../tests/helpers/wait.ts";
+import { freePort, waitFor } from "../../tests/helpers/wait.ts";
 import { State, type Task } from "../../task/mod.ts";
 import { pool } from "../report.ts";
 
@@ -69,33 +69,23 @@ export async function listTasks(url: string): Promise<Task[]> {
 
 /**
  * Polls `GET /tasks` until `done` holds for every task in `ids`; returns the time it did.
- * Fails with the states seen when `timeoutMs` passes.
+ * A manager that does not answer yet (starting up) is asked again; on timeout the error
+ * names the states last seen.
  */
-export async function waitForTasks(
+export function waitForTasks(
   url: string,
   ids: Iterable<string>,
   done: (task: Task) => boolean,
   { timeoutMs = 120_000, intervalMs = 25 } = {},
 ): Promise<number> {
   const wanted = new Set(ids);
-  const deadline = performance.now() + timeoutMs;
-  let seen = "";
-  while (performance.now() < deadline) {
-    let tasks: Task[] = [];
-    try {
-      tasks = (await listTasks(url)).filter((t) => wanted.has(t.ID));
-    } catch (error) {
-      seen = `no answer: ${error}`; // a manager starting up: keep asking
-    }
+  return waitFor(`${wanted.size} tasks`, async () => {
+    const tasks = (await listTasks(url)).filter((t) => wanted.has(t.ID));
     if (tasks.length === wanted.size && tasks.every(done)) return performance.now();
-    if (tasks.length > 0) {
-      const counts: Record<string, number> = {};
-      for (const t of tasks) counts[State[t.State]] = (counts[State[t.State]] ?? 0) + 1;
-      seen = JSON.stringify(counts);
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms; states seen: ${seen}`);
+    const counts: Record<string, number> = {};
+    for (const t of tasks) counts[State[t.State]] = (counts[State[t.State]] ?? 0) + 1;
+    throw new Error(`states seen: ${JSON.stringify(counts)}`);
+  }, { timeoutMs, intervalMs });
 }
 
 export const isRunning = (task: Task) => task.State === State.Running;

@@ -14,7 +14,7 @@ import { startFleet } from "../../sim/mod.ts";
 import type { Task } from "../../task/mod.ts";
 import { removeContainersOf, SLEEP_IMAGE, uniqueName } from "../../tests/helpers/docker.ts";
 import { type CubeProcess, spawnCube, waitForHealth } from "../../tests/helpers/process.ts";
-import { freePort, tempDir } from "../../tests/helpers/wait.ts";
+import { freePort, tempDir, waitFor } from "../../tests/helpers/wait.ts";
 import { ms, type Section, summarize, verdict } from "../report.ts";
 import { isRunning, listTasks, startManagerProcess, submitAll, waitForTasks } from "./common.ts";
 
@@ -39,11 +39,11 @@ export async function healing({ quick }: { quick: boolean }): Promise<Section> {
   const workers: CubeProcess[] = [];
   try {
     for (const name of names) workers.push(await startWorkerProcess(dir.path, manager.url, name));
-    for (;;) {
+    // All three joined before anything is submitted, so tasks spread over them.
+    await waitFor("the workers to join", async () => {
       const health = await (await fetch(`${manager.url}/health`)).json();
-      if (health.Nodes === names.length) break; // all three joined: tasks spread over them
-      await new Promise((r) => setTimeout(r, 20));
-    }
+      return health.Nodes === names.length;
+    }, { intervalMs: 20 });
     const tasks = Array.from({ length: 6 }, (_, i) => ({
       ID: crypto.randomUUID(),
       Name: `heal-${i}`,

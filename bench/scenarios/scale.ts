@@ -8,7 +8,7 @@
  */
 
 import { startFleet } from "../../sim/mod.ts";
-import { tempDir } from "../../tests/helpers/wait.ts";
+import { tempDir, waitFor } from "../../tests/helpers/wait.ts";
 import { memoryOf, mib, ms, type Section, summarize, verdict } from "../report.ts";
 import { isRunning, listTasks, startManagerProcess, submitAll, waitForTasks } from "./common.ts";
 
@@ -27,14 +27,10 @@ export async function scale({ nodes, tasks, v8Flags }: ScaleOptions): Promise<Se
   );
   const joinStart = performance.now();
   await using fleet = await startFleet({ count: nodes, managerUrl: manager.url });
-  await waitFor(
-    async () => {
-      const list = await (await fetch(`${manager.url}/nodes`)).json();
-      return list.filter((n: { Status: string }) => n.Status === "ready").length === nodes;
-    },
-    60_000,
-    `${nodes} nodes to join`,
-  );
+  await waitFor(`${nodes} nodes to join`, async () => {
+    const list = await (await fetch(`${manager.url}/nodes`)).json();
+    return list.filter((n: { Status: string }) => n.Status === "ready").length === nodes;
+  }, { timeoutMs: 60_000 });
   const joined = performance.now() - joinStart;
 
   const batch = Array.from({ length: tasks }, (_, i) => ({
@@ -47,14 +43,10 @@ export async function scale({ nodes, tasks, v8Flags }: ScaleOptions): Promise<Se
   const submitted = performance.now() - start;
   // Watched through the state counts of GET /health (polling the 5 MiB task list four
   // times a second would be the benchmark loading the manager), then checked in full.
-  await waitFor(
-    async () => {
-      const health = await (await fetch(`${manager.url}/health`)).json();
-      return health.States.Running >= tasks;
-    },
-    300_000,
-    `${tasks} tasks to run`,
-  );
+  await waitFor(`${tasks} tasks to run`, async () => {
+    const health = await (await fetch(`${manager.url}/health`)).json();
+    return health.States.Running >= tasks;
+  }, { timeoutMs: 300_000 });
   const allRunning = performance.now() - start;
   await waitForTasks(manager.url, batch.map((t) => t.ID), isRunning);
 
@@ -96,13 +88,4 @@ export async function scale({ nodes, tasks, v8Flags }: ScaleOptions): Promise<Se
       target("GET /tasks p95", list.p95, 200),
     ],
   };
-}
-
-async function waitFor(probe: () => Promise<boolean>, timeoutMs: number, what: string) {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (await probe()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
