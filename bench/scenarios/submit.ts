@@ -34,7 +34,8 @@ async function throughCube(n: number): Promise<Run> {
     await submitTask(cluster.url, { ID: id, Name: `bench-${i}`, Image: SLEEP_IMAGE });
   });
   // Convergence is watched through the state counts of GET /health every 10 ms: polling
-  // the task list that often would be the benchmark loading the manager it measures.
+  // the task list that often would be the benchmark loading the manager it measures. A
+  // loop of its own, not waitFor: a Failed task must end the run at once, not be retried.
   const deadline = start + 120_000;
   for (;;) {
     const { States } = await (await fetch(`${cluster.url}/health`)).json();
