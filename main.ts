@@ -7,7 +7,7 @@
 
 import { createProgram } from "./cli/mod.ts";
 import { CliError } from "./cli/client.ts";
-import { CubeError } from "./http/errors.ts";
+import { CubeError } from "./lib/errors.ts";
 
 if (import.meta.main) {
   try {

@@ -5,9 +5,9 @@
  * @module
  */
 
-import { fetchFailure, messageIn } from "../http/errors.ts";
-import type { Node, Task } from "../task/mod.ts";
-import type { TaskHistoryEvent } from "../manager/mod.ts";
+import { fetchFailure, messageIn } from "../lib/errors.ts";
+import type { Node, Task, TaskHistoryEvent } from "../task/mod.ts";
+
 
 export const DEFAULT_MANAGER = "http://localhost:5555";
 

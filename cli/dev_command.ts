@@ -1,7 +1,7 @@
 import { Command, Option } from "commander";
 import { intOption, onShutdown } from "./options.ts";
 import { managerControlOptions } from "./manager_command.ts";
-import { startManager, startWorker } from "./start.ts";
+import { startManager, startWorker } from "../roles/start.ts";
 import { workerRuntimeOptions } from "./worker_command.ts";
 
 interface DevFlags {

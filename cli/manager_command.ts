@@ -1,7 +1,7 @@
 import { Command, Option } from "commander";
 import { SCHEDULERS } from "../scheduler/mod.ts";
 import { intOption, onShutdown, secondsOption } from "./options.ts";
-import { type ManagerSettings, startManager } from "./start.ts";
+import { type ManagerSettings, startManager } from "../roles/start.ts";
 
 /** Options shared by `cube manager` and `cube dev`. */
 export function managerControlOptions(command: Command): Command {

@@ -7,8 +7,7 @@
 
 import { Command, Option } from "commander";
 import { sleep } from "../lib/async.ts";
-import { restartDecision } from "../manager/policy.ts";
-import { isTerminal, State, stateName, type Task } from "../task/mod.ts";
+import { isTerminal, restartDecision, State, stateName, type Task } from "../task/mod.ts";
 import { CliError, DEFAULT_MANAGER, ManagerClient, resolveTask } from "./client.ts";
 import { ago, bytes, ports, table } from "./format.ts";
 import { bytesOption, intOption, numberOption } from "./options.ts";

@@ -1,6 +1,6 @@
 import { Command, Option } from "commander";
 import { bytesOption, intOption, numberOption, onShutdown, secondsOption } from "./options.ts";
-import { startWorker, type WorkerSettings } from "./start.ts";
+import { startWorker, type WorkerSettings } from "../roles/start.ts";
 
 /** Options shared by `cube worker` and `cube dev`. */
 export function workerRuntimeOptions(command: Command, publishIp = "0.0.0.0"): Command {

@@ -8,7 +8,7 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { CubeError, errorMessage, type ErrorStatus } from "./errors.ts";
+import { CubeError, errorMessage, type ErrorStatus } from "../lib/errors.ts";
 
 /**
  * Deno KV values are capped at 64 KiB; a task body above this limit could be

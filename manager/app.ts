@@ -6,50 +6,17 @@
  */
 
 import { Hono } from "hono";
-import { z } from "zod";
 import { createApi, logQuery, readJson, streamSignal } from "../http/app.ts";
-import { CubeError } from "../http/errors.ts";
-import { formatIssues, parseSubmission, parseTaskId, State, type Task } from "../task/mod.ts";
+import { CubeError } from "../lib/errors.ts";
+import {
+  parseHeartbeat,
+  parseNodeName,
+  parseReport,
+  parseSubmission,
+  parseTaskId,
+  State,
+} from "../task/mod.ts";
 import type { Manager } from "./manager.ts";
-
-const nodeName = z.string().min(1).max(128).regex(/^[A-Za-z0-9_.:-]+$/, {
-  error: "may hold only letters, digits and _ . : -",
-});
-
-const heartbeatBody = z.strictObject({
-  Name: nodeName,
-  Api: z.url({ protocol: /^https?$/ }),
-  Stats: z.object({
-    CpuCores: z.number().positive(),
-    CpuUsage: z.number().min(0),
-    MemoryTotalBytes: z.number().min(0),
-    MemoryAvailableBytes: z.number().min(0),
-    DiskTotalBytes: z.number().min(0),
-    DiskFreeBytes: z.number().min(0),
-    Load1: z.number().min(0).optional().default(0),
-    TaskCount: z.number().int().min(0).optional().default(0),
-  }),
-});
-
-/** A worker's view of a task: only the fields the manager takes from it are checked. */
-const reportBody = z.array(z.looseObject({
-  ID: z.guid(),
-  State: z.number().int().refine((n) => n in State, { error: "unknown state" }),
-  RestartCount: z.number().int().min(0),
-  ContainerID: z.string(),
-  HostPorts: z.record(z.string(), z.array(z.object({ HostIp: z.string(), HostPort: z.string() })))
-    .nullable(),
-  StartTime: z.string(),
-  FinishTime: z.string(),
-  ExitCode: z.number().int().nullable(),
-  Error: z.string(),
-})).max(10_000);
-
-function parse<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
-  const result = schema.safeParse(body);
-  if (!result.success) throw new CubeError(400, `Invalid ${what}: ${formatIssues(result.error)}`);
-  return result.data;
-}
 
 /**
  * `shutdown` ends open log streams, which `server.shutdown()` would otherwise wait for.
@@ -97,21 +64,25 @@ export function createManagerApp(
   routes.get("/nodes", (c) => c.json(manager.listNodes()));
 
   routes.post("/nodes", async (c) => {
-    const body = parse(heartbeatBody, await readJson(c), "heartbeat");
-    await manager.heartbeat(body.Name, body.Api.replace(/\/$/, ""), body.Stats);
-    return c.json({ Name: body.Name, Status: "ready" });
+    const heartbeat = parseHeartbeat(await readJson(c));
+    await manager.heartbeat(heartbeat.Name, heartbeat.Api, heartbeat.Stats);
+    return c.json({ Name: heartbeat.Name, Status: "ready" });
+  });
+
+  routes.delete("/nodes/:name", async (c) => {
+    await manager.removeNode(parseNodeName(c.req.param("name")));
+    return c.body(null, 204);
   });
 
   routes.post("/nodes/:name/tasks", async (c) => {
-    const name = parse(nodeName, c.req.param("name"), "node name");
+    const name = parseNodeName(c.req.param("name"));
     if (!manager.nodes.get(name)) {
       throw new CubeError(
         404,
         `Node ${name} has not joined: send a heartbeat to POST /nodes first`,
       );
     }
-    const reports = parse(reportBody, await readJson(c), "task report");
-    for (const report of reports) await manager.report(name, report as unknown as Task);
+    await manager.report(name, parseReport(await readJson(c)));
     return c.body(null, 204);
   });
 
@@ -120,8 +91,10 @@ export function createManagerApp(
     const states: Record<string, number> = {};
     for (const name of Object.values(State)) if (typeof name === "string") states[name] = 0;
     for (const task of manager.tasks.values()) states[State[task.State]]++;
+    const store = manager.guard.error;
     return c.json({
-      Status: "ok",
+      Status: store === null ? "ok" : "degraded",
+      Store: store === null ? "ok" : store,
       Role: "manager",
       Scheduler: manager.scheduler.name,
       Tasks: manager.tasks.size,

@@ -3,38 +3,45 @@
  * what is true (state, node, container), and converges one to the other:
  *
  * - submit: store Pending → wake the dispatcher → scheduler picks a node → Scheduled →
- *   send to the worker. No fixed sleeps: work is pushed; a 1 s tick is the safety net.
+ *   send to the worker. No fixed sleeps: work is pushed; a short tick is the safety net.
  * - observe: workers push task changes (and the manager polls them as a safety net);
- *   each report is folded into the task and its history.
- * - heal: a Failed task is restarted with backoff up to its limit, on its node when it
- *   ran there, elsewhere when it could not start there; a node without heartbeats is
- *   marked down and its tasks are placed again; a node that returns has its stale
- *   copies stopped.
+ *   each report is folded in by the rules of `reports.ts`.
+ * - heal: a finished task is restarted per its policy, on its node when it ran there,
+ *   elsewhere when it could not start there; a node without heartbeats is marked down
+ *   and its tasks are placed again; a node that returns has its stale copies stopped.
+ * - forget: finished tasks, their history and long-gone nodes after their retention.
  *
- * Everything is written to KV before it is acknowledged; memory holds a mirror for speed.
+ * Every change of a task goes through `TaskBook.change`: the one writer.
  *
  * @module
  */
 
-import { sleep } from "../lib/async.ts";
-import { CubeError, errorMessage } from "../http/errors.ts";
+import { type Clock, isoNow, systemClock } from "../lib/clock.ts";
+import { CubeError, errorMessage } from "../lib/errors.ts";
+import { httpTransport, type Transport } from "../lib/transport.ts";
 import { place, type Scheduler } from "../scheduler/mod.ts";
 import type { Database } from "../store/mod.ts";
 import {
+  DEFAULT_RESTART_WINDOW_MS,
   describeTask,
   isActive,
   isTerminal,
+  isZeroTime,
   type Node,
+  type NodeStats,
+  ranFor,
+  restartDecision,
   State,
   stateName,
   type Task,
   type TaskEvent,
-  transition,
 } from "../task/mod.ts";
 import { type HeartbeatOutcome, NodeRegistry } from "./nodes.ts";
-import { allocate, REPORTED_FACTS, restartDecision } from "./policy.ts";
+import { allocate } from "./policy.ts";
 import { NodeWatch } from "./node_watch.ts";
-import { type Change, TaskBook } from "./task_book.ts";
+import { foldReport } from "./reports.ts";
+import { StoreGuard } from "./store_guard.ts";
+import { type Desired, TaskBook } from "./task_book.ts";
 
 export interface ManagerOptions {
   db: Database;
@@ -47,76 +54,100 @@ export interface ManagerOptions {
   nodeTimeoutMs?: number;
   /** Safety-net poll of every node's tasks, in ms. */
   syncIntervalMs?: number;
-  /** First restart delay; doubles with each restart, capped at `maxBackoffMs`. */
+  /** First restart delay; doubles with each counted restart, capped at `maxBackoffMs`. */
   restartBackoffMs?: number;
   maxBackoffMs?: number;
+  /** A task that ran this long before it ended starts its restart count afresh, in ms. */
+  restartWindowMs?: number;
+  /** Finished tasks and their history are forgotten this long after they finished, in ms. */
+  taskRetentionMs?: number;
+  /** Nodes down this long are forgotten, in ms. */
+  nodeRetentionMs?: number;
   /** Time limit of one call to a worker, in ms. */
   workerTimeoutMs?: number;
+  clock?: Clock;
+  transport?: Transport;
   log?: (message: string) => void;
 }
 
 /**
- * Placements per dispatch round: each round is one KV commit and then its sends, so a
+ * Placements per dispatch round: each round is one store commit and then its sends, so a
  * burst of thousands of submissions reaches the workers in waves, not all at once.
  */
 const DISPATCH_ROUND = 256;
+const HOUR = 3_600_000;
 
-type Timings = Required<Omit<ManagerOptions, "db" | "scheduler" | "workers" | "log">>;
+type Timings = Required<
+  Omit<ManagerOptions, "db" | "scheduler" | "workers" | "log" | "clock" | "transport">
+>;
 
 export class Manager {
   readonly scheduler: Scheduler;
   readonly nodes: NodeRegistry;
   readonly tasks: TaskBook;
+  readonly guard: StoreGuard;
+  readonly clock: Clock;
   /** Pending tasks in submission order. */
   readonly #pending = new Set<string>();
-  /** Failed tasks waiting for their restart: id → due time (performance.now()). */
+  /** Finished tasks waiting for their restart: id → due time (clock ms). */
   readonly #restarts = new Map<string, number>();
-  /** Nodes a task must avoid for now (it could not start there, or the node died). */
+  /** Nodes a task must avoid until it runs (it could not start there, or the node died). */
   readonly #avoid = new Map<string, Set<string>>();
   readonly #opts: Timings;
-  readonly #staticWorkers: string[];
   readonly #closing = new AbortController();
   readonly #loops: Promise<void>[] = [];
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #log: (message: string) => void;
   readonly #watch: NodeWatch;
+  readonly #static: string[];
   #wake: (() => void) | null = null;
   #woken = false;
+  #lastCollect = 0;
 
   constructor(options: ManagerOptions) {
     this.scheduler = options.scheduler;
+    this.clock = options.clock ?? systemClock;
     this.#opts = {
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1_000,
       nodeTimeoutMs: options.nodeTimeoutMs ?? 5_000,
       syncIntervalMs: options.syncIntervalMs ?? 10_000,
       restartBackoffMs: options.restartBackoffMs ?? 250,
       maxBackoffMs: options.maxBackoffMs ?? 30_000,
+      restartWindowMs: options.restartWindowMs ?? DEFAULT_RESTART_WINDOW_MS,
+      taskRetentionMs: options.taskRetentionMs ?? 24 * HOUR,
+      nodeRetentionMs: options.nodeRetentionMs ?? 24 * HOUR,
       workerTimeoutMs: options.workerTimeoutMs ?? 5_000,
     };
-    this.#staticWorkers = options.workers ?? [];
-    this.tasks = new TaskBook(options.db);
-    this.nodes = new NodeRegistry(options.db.store<Node>("nodes"), this.#opts.workerTimeoutMs);
+    this.guard = new StoreGuard(options.db);
+    this.tasks = new TaskBook(options.db, { clock: this.clock, guard: this.guard });
+    this.nodes = new NodeRegistry(options.db.store<Node>("nodes"), {
+      clock: this.clock,
+      guard: this.guard,
+      transport: options.transport ?? httpTransport,
+      callTimeoutMs: this.#opts.workerTimeoutMs,
+    });
     this.#log = options.log ?? ((m) => console.log(`[manager] ${m}`));
+    this.#static = options.workers ?? [];
     this.#watch = new NodeWatch(this.nodes, {
       heartbeat: (name, api, stats, isStatic) => this.heartbeat(name, api, stats, isStatic),
-      report: (node, task) => this.report(node, task),
+      report: (node, tasks) => this.report(node, tasks),
       nodeDown: (node, reason) => this.#nodeDown(node, reason),
+      tick: () => this.#tick(),
       log: this.#log,
-    }, this.#opts);
+    }, { ...this.#opts, clock: this.clock }, this.#static);
   }
 
-  /** Loads everything from KV, resumes unfinished work, starts the loops. */
+  /** Loads everything from the store, resumes unfinished work, starts the loops. */
   async start(): Promise<void> {
-    await this.nodes.load(this.#staticWorkers);
+    await this.nodes.load(this.#static);
     for (const task of await this.tasks.load()) {
-      const desired = this.tasks.desired(task.ID) ?? "run";
+      const desired = this.tasks.desired(task.ID);
       if (desired === "stop" && isActive(task.State)) this.#sendStop(task);
       else if (desired === "run" && task.State === State.Pending) this.#pending.add(task.ID);
       else if (desired === "run" && task.State === State.Scheduled) this.#sendRun(task);
-      else if (desired === "run" && task.State === State.Failed && restartDecision(task).restart) {
-        this.#restarts.set(task.ID, performance.now());
-      }
+      else if (desired === "run" && isTerminal(task.State)) this.#planRestart(task);
     }
+    this.#lastCollect = this.clock.now();
     this.#loops.push(this.#dispatchLoop(), this.#watch.run(this.#closing.signal));
     this.wake();
   }
@@ -145,6 +176,22 @@ export class Manager {
     return allocate(this.nodes.list(), this.tasks.values());
   }
 
+  /** What the manager holds in memory besides the records themselves: bounded by live work. */
+  footprint(): Record<string, number> {
+    let avoided = 0;
+    for (const set of this.#avoid.values()) avoided += set.size;
+    return {
+      tasks: this.tasks.size,
+      nodes: this.nodes.size,
+      pending: this.#pending.size,
+      restarts: this.#restarts.size,
+      avoid: this.#avoid.size,
+      avoided,
+      changing: this.tasks.busy,
+      inflight: this.#inflight.size,
+    };
+  }
+
   // --- the API's verbs -------------------------------------------------------------------
 
   /** Accepts a task to run. 409 when the ID exists: never a second copy. */
@@ -161,8 +208,17 @@ export class Manager {
     if (event.State === State.Completed || event.Task.State === State.Completed) {
       throw new CubeError(400, `Task ${event.Task.ID} is unknown: there is nothing to stop`);
     }
-    const task: Task = { ...event.Task, State: State.Pending, Node: "", Error: "" };
-    await this.tasks.save(task, "submitted", "run");
+    const task: Task = {
+      ...event.Task,
+      State: State.Pending,
+      Node: "",
+      Error: "",
+      Placement: 0,
+      Revision: 0,
+      FailureCause: "",
+      CreateTime: isoNow(this.clock),
+    };
+    await this.tasks.create(task, "submitted");
     this.#pending.add(task.ID);
     this.wake();
     return task;
@@ -170,89 +226,86 @@ export class Manager {
 
   /** Stops a task wherever it runs; repeating it is harmless. */
   async stop(id: string): Promise<Task> {
-    let task = this.tasks.require(id);
-    await this.tasks.setDesired(id, "stop");
+    this.tasks.require(id);
+    let send = false;
+    const stopped = (t: Task, message: string) => ({
+      task: { ...t, State: State.Completed, FinishTime: isoNow(this.clock) },
+      message,
+      desired: "stop" as Desired,
+    });
+    const task = (await this.tasks.change(id, (t, desired) => {
+      if (isTerminal(t.State)) return desired === "stop" ? null : { task: t, desired: "stop" };
+      const node = t.Node ? this.nodes.get(t.Node) : undefined;
+      if (t.State === State.Pending || !node) return stopped(t, "stopped before it was placed");
+      if (node.Status === "down") {
+        return stopped(
+          t,
+          `stopped while ${node.Name} is down; its copy will be stopped when the node returns`,
+        );
+      }
+      send = true;
+      return desired === "stop" ? null : { task: t, desired: "stop" };
+    }))!;
     this.#pending.delete(id);
     this.#restarts.delete(id);
-    if (isTerminal(task.State)) return task;
-    const node = task.Node ? this.nodes.get(task.Node) : undefined;
-    if (task.State === State.Pending || !node) {
-      task = await this.tasks.save(
-        transition(task, State.Completed, { FinishTime: new Date().toISOString() }),
-        "stopped before it was placed",
-      );
-    } else if (node.Status === "down") {
-      task = await this.tasks.save(
-        transition(task, State.Completed, { FinishTime: new Date().toISOString() }),
-        `stopped while ${node.Name} is down; its copy will be stopped when the node returns`,
-      );
-    } else {
-      this.#sendStop(task);
-    }
+    this.#avoid.delete(id);
+    if (send) this.#sendStop(task);
     return task;
+  }
+
+  /** Forgets a node at once (`DELETE /nodes/{name}`); its tasks are placed elsewhere first. */
+  async removeNode(name: string): Promise<void> {
+    const node = this.nodes.get(name);
+    if (!node) throw new CubeError(404, `Node ${name} not found`);
+    if (node.Status === "ready") await this.#nodeDown(node, "removed with DELETE /nodes");
+    await this.#moveTasksOff(name, "removed with DELETE /nodes");
+    await this.nodes.forget(name);
+    this.#log(`node ${name} is forgotten`);
   }
 
   // --- what workers tell us --------------------------------------------------------------
 
-  /** A worker's view of one task, pushed or polled. */
-  async report(nodeName: string, reported: Task): Promise<void> {
-    const task = this.tasks.get(reported.ID);
-    const reportedActive = isActive(reported.State);
-    if (!task || task.Node !== nodeName) {
-      // A copy this node should not run (the task moved, or is unknown): stop it.
-      if (reportedActive) {
-        this.#log(`stopping stale copy of ${describeTask(reported)} on ${nodeName}`);
-        this.#track(this.nodes.client(nodeName).stop(reported.ID).catch(() => {}));
+  /**
+   * A worker's records of tasks, pushed or polled. Resolves once every report is folded
+   * in; rejects (a 503 when the store failed) when one could not be, so the worker keeps
+   * the batch and sends it again (reports are idempotent).
+   */
+  async report(nodeName: string, reports: readonly Task[]): Promise<void> {
+    const results = await Promise.allSettled(reports.map((r) => this.#reportOne(nodeName, r)));
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  async #reportOne(nodeName: string, reported: Task): Promise<void> {
+    let action: "stop-copy" | "stop" | null = null;
+    let why = "";
+    const task = await this.tasks.change(reported.ID, (current, desired) => {
+      const outcome = foldReport(current, desired, nodeName, reported);
+      if (outcome.kind === "apply") return outcome.edit;
+      if (outcome.kind === "stop-copy") [action, why] = ["stop-copy", outcome.why];
+      if (outcome.kind === "stop") action = "stop";
+      if (outcome.kind === "ignore" && outcome.why) {
+        this.#log(`ignoring a report of ${describeTask(reported)} from ${nodeName}: ${outcome.why}`);
       }
+      return null;
+    });
+    if (!task && isActive(reported.State)) [action, why] = ["stop-copy", "the task is unknown"];
+    if (action === "stop-copy") {
+      this.#log(`stopping a stale copy of ${describeTask(reported)} on ${nodeName}: ${why}`);
+      this.#track(this.nodes.client(nodeName).stop(reported.ID));
       return;
     }
-    if (reported.RestartCount < task.RestartCount) return; // from before a restart
-    const desired = this.tasks.desired(task.ID) ?? "run";
-    if (desired === "stop") {
-      if (reportedActive) this.#sendStop(task);
-      else if (!isTerminal(task.State)) {
-        await this.tasks.save(
-          transition(task, State.Completed, {
-            FinishTime: reported.FinishTime,
-            ContainerID: reported.ContainerID,
-          }),
-          "stopped",
-        );
-      }
-      return;
-    }
-    if (task.State === State.Pending || (isTerminal(task.State) && task.State === reported.State)) {
-      return;
-    }
-    if (reported.State === State.Scheduled && task.State === State.Scheduled) return;
-    const facts: Partial<Task> = {};
-    for (const key of REPORTED_FACTS) {
-      if (reported[key] !== undefined) (facts as Record<string, unknown>)[key] = reported[key];
-    }
-    const changed = reported.State !== task.State ||
-      REPORTED_FACTS.some((k) =>
-        reported[k] !== undefined && JSON.stringify(task[k]) !== JSON.stringify(reported[k])
-      );
-    if (!changed) return;
-    let next: Task;
-    try {
-      next = transition(task, reported.State, facts);
-    } catch (error) {
-      this.#log(`ignoring report from ${nodeName}: ${errorMessage(error)}`);
-      return;
-    }
-    const message = next.State === State.Running
-      ? `running on ${nodeName} in ${next.ContainerID.slice(0, 12)}`
-      : next.Error || `now ${stateName(next.State)}`;
-    await this.tasks.save(next, next.State === task.State ? "" : message);
-    if (next.State === State.Failed || next.State === State.Completed) this.#planRestart(next);
+    if (!task) return;
+    if (action === "stop") this.#sendStop(task);
+    else if (task.State === State.Running) this.#avoid.delete(task.ID);
+    else if (isTerminal(task.State) && task.Revision === reported.Revision) this.#planRestart(task);
   }
 
   /** A heartbeat (joined workers push them; static workers are polled). */
   async heartbeat(
     name: string,
     api: string,
-    stats: Parameters<NodeRegistry["heartbeat"]>[2],
+    stats: NodeStats,
     isStatic = false,
   ): Promise<HeartbeatOutcome> {
     const outcome = await this.nodes.heartbeat(name, api, stats, isStatic);
@@ -266,9 +319,11 @@ export class Manager {
 
   // --- internals -------------------------------------------------------------------------
 
-  #track<T>(promise: Promise<T>): void {
-    this.#inflight.add(promise);
-    promise.finally(() => this.#inflight.delete(promise));
+  /** Background work: awaited on close, and never an unhandled rejection. */
+  #track(promise: Promise<unknown>): void {
+    const tracked = promise.catch((error) => this.#log(errorMessage(error)));
+    this.#inflight.add(tracked);
+    tracked.finally(() => this.#inflight.delete(tracked));
   }
 
   #avoidNode(id: string, node: string): void {
@@ -280,10 +335,10 @@ export class Manager {
   async #dispatchPending(): Promise<void> {
     if (this.#pending.size === 0) return;
     const nodes = this.listNodes();
-    const changes: Change[] = [];
-    const placed: Task[] = [];
+    const rounds: Promise<unknown>[] = [];
+    let placed = 0;
     for (const id of [...this.#pending]) {
-      if (placed.length >= DISPATCH_ROUND) break;
+      if (placed >= DISPATCH_ROUND) break;
       const task = this.tasks.get(id);
       if (!task || task.State !== State.Pending || this.tasks.desired(id) !== "run") {
         this.#pending.delete(id);
@@ -300,76 +355,90 @@ export class Manager {
       if (!placement.node) {
         const reason = `waiting for a node: ${placement.reason}`;
         if (task.Error !== reason) {
-          changes.push({ task: { ...task, Error: reason }, message: reason });
+          rounds.push(this.tasks.change(id, (t) =>
+            t.State === State.Pending && t.Error !== reason
+              ? { task: { ...t, Error: reason }, message: reason }
+              : null));
         }
         continue;
       }
       const node = placement.node;
       this.#pending.delete(id);
-      const scheduled = transition(task, State.Scheduled, {
-        Node: node.Name,
-        Error: "",
-        ContainerID: "",
-      });
-      changes.push({
-        task: scheduled,
-        message: `placed on ${node.Name} by ${this.scheduler.name}`,
-      });
-      placed.push(scheduled);
-      // Count it against the node at once so the rest of this batch sees it.
-      node.CpuAllocated += scheduled.Cpu;
-      node.MemoryAllocated += scheduled.Memory;
-      node.DiskAllocated += scheduled.Disk;
+      placed++;
+      // Count it against the node at once so the rest of this round sees it.
+      node.CpuAllocated += task.Cpu;
+      node.MemoryAllocated += task.Memory;
+      node.DiskAllocated += task.Disk;
       node.TaskCount++;
+      // Asked for in one turn, the round's changes share one commit; each is applied to
+      // the task's newest version, so a stop that came first wins.
+      rounds.push(
+        this.tasks.change(id, (t, desired) =>
+          t.State === State.Pending && desired === "run"
+            ? {
+              task: {
+                ...t,
+                State: State.Scheduled,
+                Node: node.Name,
+                Placement: t.Placement + 1,
+                Revision: 0,
+                Error: "",
+                ContainerID: "",
+              },
+              message: `placed on ${node.Name} by ${this.scheduler.name}`,
+            }
+            : null).then((stored) => {
+            if (stored?.State === State.Scheduled && stored.Node === node.Name) {
+              this.#sendRun(stored);
+            }
+          }, (error) => {
+            // Not stored (the store failed): it stays Pending and is tried again.
+            if (this.tasks.get(id)?.State === State.Pending) this.#pending.add(id);
+            throw error;
+          }),
+      );
     }
-    // One commit for the whole round, then the sends: a placement is durable before any
-    // worker hears of it.
-    let failure: unknown = null;
-    try {
-      await this.tasks.saveMany(changes);
-    } catch (error) {
-      failure = error; // some changes may have landed: each placement is checked below
-    }
-    for (const task of placed) {
-      const current = this.tasks.get(task.ID);
-      if (current === task) this.#sendRun(task);
-      else if (current?.State === State.Pending) this.#pending.add(task.ID); // not stored
-    }
-    if (failure) throw failure;
-    if (placed.length >= DISPATCH_ROUND) this.wake();
+    const results = await Promise.allSettled(rounds);
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    if (placed >= DISPATCH_ROUND) this.wake();
   }
 
   /** Sends a task to its node, retrying briefly; on failure the task goes back in line. */
   #sendRun(task: Task): void {
-    this.#track(
-      (async () => {
-        let lastError: unknown;
-        for (let attempt = 0; attempt < 3 && !this.#closing.signal.aborted; attempt++) {
-          const current = this.tasks.get(task.ID);
-          if (!current || current.State !== State.Scheduled || current.Node !== task.Node) return;
-          try {
-            await this.nodes.client(task.Node).run(current);
-            return;
-          } catch (error) {
-            lastError = error;
-            if (error instanceof CubeError && error.status === 404) break;
-            await sleep(200 * 2 ** attempt, this.#closing.signal);
-          }
+    const current = () => {
+      const now = this.tasks.get(task.ID);
+      return now?.State === State.Scheduled && now.Placement === task.Placement &&
+          this.tasks.desired(task.ID) === "run"
+        ? now
+        : null;
+    };
+    this.#track((async () => {
+      let lastError: unknown;
+      for (let attempt = 0; attempt < 3 && !this.#closing.signal.aborted; attempt++) {
+        const now = current();
+        if (!now) return;
+        try {
+          await this.nodes.client(task.Node).run(now, isoNow(this.clock));
+          return;
+        } catch (error) {
+          lastError = error;
+          if (error instanceof CubeError && error.status === 404) break;
+          await this.clock.sleep(200 * 2 ** attempt, this.#closing.signal);
         }
-        if (this.#closing.signal.aborted) return;
-        const current = this.tasks.get(task.ID);
-        if (!current || current.State !== State.Scheduled || current.Node !== task.Node) return;
-        const reason = `could not send to ${task.Node}: ${errorMessage(lastError)}`;
-        this.#log(`task ${describeTask(task)}: ${reason}`);
-        this.#avoidNode(task.ID, task.Node);
-        await this.tasks.save(
-          transition(current, State.Pending, { Node: "", Error: reason }),
-          reason,
-        );
-        this.#pending.add(task.ID);
-        this.wake();
-      })().catch((error) => this.#log(`sending task ${task.ID}: ${errorMessage(error)}`)),
-    );
+      }
+      if (this.#closing.signal.aborted) return;
+      const reason = `could not send to ${task.Node}: ${errorMessage(lastError)}`;
+      const moved = await this.tasks.change(task.ID, (t) =>
+        t.State === State.Scheduled && t.Placement === task.Placement
+          ? { task: { ...t, State: State.Pending, Node: "", Error: reason }, message: reason }
+          : null);
+      if (moved?.State !== State.Pending) return;
+      this.#log(`task ${describeTask(task)}: ${reason}`);
+      this.#avoidNode(task.ID, task.Node);
+      this.#pending.add(task.ID);
+      this.wake();
+    })());
   }
 
   #sendStop(task: Task): void {
@@ -379,72 +448,89 @@ export class Manager {
           await this.nodes.client(task.Node).stop(task.ID);
           return;
         } catch {
-          await sleep(200 * 2 ** attempt, this.#closing.signal);
+          await this.clock.sleep(200 * 2 ** attempt, this.#closing.signal);
         }
       }
-      // The node is unreachable: liveness will mark it down and stop() finishes the task.
+      // The node is unreachable: liveness marks it down, which finishes the task, or its
+      // next report asks again.
     })());
   }
 
   #planRestart(task: Task): void {
     if (this.tasks.desired(task.ID) !== "run") return;
-    const decision = restartDecision(task);
+    const decision = restartDecision(task, this.#opts.restartWindowMs);
     if (!decision.restart) {
-      if (decision.reason && task.State === State.Failed) {
-        this.#track(
-          this.tasks.save({ ...task, Error: `${task.Error}; ${decision.reason}` }, decision.reason),
-        );
+      const reason = decision.reason;
+      if (reason && task.State === State.Failed && !task.Error.endsWith(reason)) {
+        this.#track(this.tasks.change(task.ID, (t) =>
+          t.State === State.Failed && t.Revision === task.Revision && !t.Error.endsWith(reason)
+            ? { task: { ...t, Error: t.Error ? `${t.Error}; ${reason}` : reason }, message: reason }
+            : null));
       }
       return;
     }
-    const delay = Math.min(
-      this.#opts.maxBackoffMs,
-      this.#opts.restartBackoffMs * 2 ** task.RestartCount,
-    );
-    this.#restarts.set(task.ID, performance.now() + delay);
+    const delay = decision.counted
+      ? Math.min(this.#opts.maxBackoffMs, this.#opts.restartBackoffMs * 2 ** (decision.count - 1))
+      : this.#opts.restartBackoffMs;
+    this.#restarts.set(task.ID, this.clock.now() + delay);
   }
 
   async #restartDue(): Promise<void> {
-    const now = performance.now();
+    const now = this.clock.now();
+    const restarts: Promise<unknown>[] = [];
     for (const [id, due] of this.#restarts) {
       if (due > now) continue;
       this.#restarts.delete(id);
-      const task = this.tasks.get(id);
-      if (!task || !isTerminal(task.State) || this.tasks.desired(id) !== "run") continue;
-      const count = task.RestartCount + 1;
-      const node = this.nodes.get(task.Node);
-      if (node?.Status === "ready" && task.ContainerID !== "") {
-        // It ran there and the node is up: restart in place.
-        const restarted = await this.tasks.save(
-          transition(task, State.Scheduled, { RestartCount: count, ContainerID: "", Error: "" }),
-          `restart ${count}/${task.MaxRestarts} on ${task.Node} after: ${task.Error || "exit"}`,
-        );
-        this.#sendRun(restarted);
-      } else {
-        // It never started there (e.g. the image is missing on that node) or the node is
-        // gone: place it elsewhere.
-        if (task.Node) this.#avoidNode(id, task.Node);
-        await this.tasks.save(
-          transition(task, State.Pending, { RestartCount: count, Node: "", ContainerID: "" }),
-          `rescheduling (restart ${count}/${task.MaxRestarts}) after: ${task.Error}`,
-        );
-        this.#pending.add(id);
-      }
+      restarts.push(this.#restart(id).catch((error) => {
+        // Not stored: try again after the usual delay.
+        if (this.tasks.get(id)) this.#restarts.set(id, now + this.#opts.restartBackoffMs);
+        throw error;
+      }));
     }
+    const failed = (await Promise.allSettled(restarts)).find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  async #restart(id: string): Promise<void> {
+    const task = await this.tasks.change(id, (t, desired) => {
+      if (!isTerminal(t.State) || desired !== "run") return null;
+      const decision = restartDecision(t, this.#opts.restartWindowMs);
+      if (!decision.restart) return null;
+      const count = decision.count;
+      const after = t.Error || (t.State === State.Completed ? "exit" : "failure");
+      const kind = !decision.counted
+        ? "infrastructure failure, not counted"
+        : count <= t.RestartCount
+        ? `count reset: it ran ${Math.round(ranFor(t) / 1000)} s first`
+        : "";
+      const label = decision.counted ? `restart ${count}/${t.MaxRestarts}` : "restart";
+      const node = this.nodes.get(t.Node);
+      const base = { ...t, RestartCount: count, ContainerID: "", Error: "", FailureCause: "" as const };
+      if (node?.Status === "ready" && t.ContainerID !== "") {
+        // It ran there and the node is up: restart in place.
+        return {
+          task: { ...base, State: State.Scheduled, Placement: t.Placement + 1, Revision: 0 },
+          message: `${label} on ${t.Node} after: ${after}${kind ? ` (${kind})` : ""}`,
+        };
+      }
+      // It never started there (the image is missing on that node, say) or the node is
+      // gone: place it elsewhere.
+      return {
+        task: { ...base, State: State.Pending, Node: "" },
+        message: `rescheduling (${label}) after: ${after}${kind ? ` (${kind})` : ""}`,
+      };
+    });
+    if (task?.State === State.Scheduled) this.#sendRun(task);
+    else if (task?.State === State.Pending) this.#pending.add(id);
   }
 
   async #dispatchLoop(): Promise<void> {
     const signal = this.#closing.signal;
     while (!signal.aborted) {
       if (!this.#woken) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(done, 250);
-          function done() {
-            clearTimeout(timer);
-            resolve();
-          }
-          this.#wake = done;
-        });
+        const nap = new AbortController();
+        this.#wake = () => nap.abort();
+        await this.clock.sleep(250, AbortSignal.any([signal, nap.signal]));
       }
       this.#wake = null;
       this.#woken = false;
@@ -461,27 +547,81 @@ export class Manager {
   async #nodeDown(node: Node, reason: string): Promise<void> {
     await this.nodes.markDown(node.Name, reason);
     this.#log(`node ${node.Name} is down: ${reason}`);
-    for (const task of this.tasks.values()) {
-      if (task.Node !== node.Name || !isActive(task.State)) continue;
-      if (this.tasks.desired(task.ID) === "stop") {
-        await this.tasks.save(
-          transition(task, State.Completed, { FinishTime: new Date().toISOString() }),
-          `stopped: ${node.Name} is down`,
-        );
-        continue;
-      }
-      this.#avoidNode(task.ID, node.Name);
-      await this.tasks.save(
-        transition(task, State.Pending, {
-          Node: "",
-          ContainerID: "",
-          HostPorts: {},
-          Error: `node ${node.Name} is down (${reason}); rescheduling`,
-        }),
-        `node ${node.Name} is down (${reason}); rescheduling`,
-      );
-      this.#pending.add(task.ID);
-    }
-    this.wake();
+    await this.#moveTasksOff(node.Name, `node ${node.Name} is down (${reason})`);
   }
+
+  /** Places a lost node's tasks again (stopped ones are finished): the infrastructure's fault. */
+  async #moveTasksOff(name: string, why: string): Promise<void> {
+    const moves: Promise<unknown>[] = [];
+    for (const task of this.tasks.values()) {
+      if (task.Node !== name || !isActive(task.State)) continue;
+      moves.push(this.tasks.change(task.ID, (t, desired) => {
+        if (t.Node !== name || !isActive(t.State)) return null;
+        if (desired === "stop") {
+          return {
+            task: { ...t, State: State.Completed, FinishTime: isoNow(this.clock) },
+            message: `stopped: ${why}`,
+          };
+        }
+        const message = `${why}; rescheduling (infrastructure, not counted)`;
+        return {
+          task: {
+            ...t,
+            State: State.Pending,
+            Node: "",
+            ContainerID: "",
+            HostPorts: {},
+            Error: message,
+            FailureCause: "infrastructure",
+          },
+          message,
+        };
+      }).then((moved) => {
+        if (moved?.State !== State.Pending) return;
+        this.#avoidNode(moved.ID, name);
+        this.#pending.add(moved.ID);
+      }));
+    }
+    const failed = (await Promise.allSettled(moves)).find((r) => r.status === "rejected");
+    this.wake();
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  /** Once per heartbeat interval: a store probe while degraded, and garbage collection. */
+  async #tick(): Promise<void> {
+    await this.guard.probe(this.clock.now());
+    const now = this.clock.now();
+    const every = Math.min(60_000, this.#opts.taskRetentionMs / 10, this.#opts.nodeRetentionMs / 10);
+    if (now - this.#lastCollect < every) return;
+    this.#lastCollect = now;
+    await this.#collect(now);
+  }
+
+  /** Forgets finished tasks past their retention, and nodes down past theirs. */
+  async #collect(now: number): Promise<void> {
+    const done = (t: Task, desired: Desired) =>
+      isTerminal(t.State) && !this.#restarts.has(t.ID) &&
+      (desired === "stop" || !restartDecision(t, this.#opts.restartWindowMs).restart) &&
+      now - finishedAt(t) > this.#opts.taskRetentionMs;
+    let forgotten = 0;
+    for (const task of [...this.tasks.values()]) {
+      if (!done(task, this.tasks.desired(task.ID))) continue;
+      if (await this.tasks.remove(task.ID, done)) {
+        forgotten++;
+        this.#avoid.delete(task.ID);
+        this.#pending.delete(task.ID);
+      }
+    }
+    if (forgotten > 0) this.#log(`forgot ${forgotten} finished tasks`);
+    for (const node of this.nodes.forgettable(this.#opts.nodeRetentionMs)) {
+      if ([...this.tasks.values()].some((t) => t.Node === node.Name && isActive(t.State))) continue;
+      await this.nodes.forget(node.Name);
+      this.#log(`forgot node ${node.Name}: down since ${node.LastHeartbeat || "it was added"}`);
+    }
+  }
+}
+
+/** When a finished task finished (its creation, when it never ran). */
+function finishedAt(task: Task): number {
+  return Date.parse(isZeroTime(task.FinishTime) ? task.CreateTime : task.FinishTime);
 }

@@ -6,7 +6,6 @@
 
 export { createManagerApp } from "./app.ts";
 export { Manager, type ManagerOptions } from "./manager.ts";
-export { type Desired, TaskBook } from "./task_book.ts";
+export { type Desired, type Edit, type Mutation, TaskBook } from "./task_book.ts";
 export { NodeRegistry } from "./nodes.ts";
 export { WorkerClient } from "./worker_client.ts";
-export type { TaskHistoryEvent } from "./history.ts";

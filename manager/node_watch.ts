@@ -1,15 +1,15 @@
 /**
  * Watches the nodes: polls static workers (the book's way) every heartbeat interval,
  * reads every joined node's tasks now and then as a safety net for pushed reports, and
- * declares a node down when it has been silent too long.
+ * declares a node down when it has been silent too long. No failure stops a loop.
  *
  * @module
  */
 
-import { errorMessage } from "../http/errors.ts";
-import { sleep } from "../lib/async.ts";
+import type { Clock } from "../lib/clock.ts";
+import { errorMessage } from "../lib/errors.ts";
 import { type Node, type NodeStats, nodeStats, type Task } from "../task/mod.ts";
-import type { HeartbeatOutcome, NodeRegistry } from "./nodes.ts";
+import { type HeartbeatOutcome, type NodeRegistry, staticApi } from "./nodes.ts";
 
 export interface NodeWatchHooks {
   heartbeat(
@@ -18,14 +18,17 @@ export interface NodeWatchHooks {
     stats: NodeStats,
     isStatic: boolean,
   ): Promise<HeartbeatOutcome>;
-  report(node: string, task: Task): Promise<void>;
+  report(node: string, tasks: Task[]): Promise<void>;
   nodeDown(node: Node, reason: string): Promise<void>;
+  /** Once per heartbeat interval, after liveness: store probes, garbage collection. */
+  tick(): Promise<void>;
   log(message: string): void;
 }
 
 export class NodeWatch {
   readonly #polling = new Set<string>();
   readonly #inflight = new Set<Promise<void>>();
+  readonly #staticApis: string[];
 
   constructor(
     private readonly nodes: NodeRegistry,
@@ -34,19 +37,23 @@ export class NodeWatch {
       heartbeatIntervalMs: number;
       nodeTimeoutMs: number;
       syncIntervalMs: number;
+      clock: Clock;
     },
-  ) {}
+    staticWorkers: string[],
+  ) {
+    this.#staticApis = staticWorkers.map(staticApi);
+  }
 
   /** Runs until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
     await Promise.all([this.#liveness(signal), this.#safetyNet(signal)]);
-    await Promise.all(this.#inflight);
+    while (this.#inflight.size > 0) await Promise.all(this.#inflight);
   }
 
-  /** Reads a node's tasks and reports each (stale copies get stopped there). */
+  /** Reads a node's tasks and reports them (stale copies get stopped there). */
   async sync(name: string): Promise<void> {
     try {
-      for (const task of await this.nodes.client(name).tasks()) await this.hooks.report(name, task);
+      await this.hooks.report(name, await this.nodes.client(name).tasks());
     } catch (error) {
       this.hooks.log(`sync with ${name} failed: ${errorMessage(error)}`);
     }
@@ -54,29 +61,41 @@ export class NodeWatch {
 
   async #liveness(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      await sleep(this.timings.heartbeatIntervalMs, signal);
+      await this.timings.clock.sleep(this.timings.heartbeatIntervalMs, signal);
       if (signal.aborted) break;
-      // Static polls run on their own: one slow node must not delay the others' liveness.
-      for (const node of this.nodes.list()) if (node.Static) this.#pollStatic(node);
-      for (const node of this.nodes.expired(this.timings.nodeTimeoutMs)) {
-        const silent = (this.nodes.silentFor(node.Name) / 1000).toFixed(1);
-        await this.hooks.nodeDown(node, `no heartbeat for ${silent} s`);
+      try {
+        // Static polls run on their own: one slow node must not delay the others' liveness.
+        for (const api of this.#staticApis) this.#pollStatic(api);
+        for (const node of this.nodes.expired(this.timings.nodeTimeoutMs)) {
+          const silent = (this.nodes.silentFor(node.Name) / 1000).toFixed(1);
+          await this.hooks.nodeDown(node, `no heartbeat for ${silent} s`);
+        }
+        await this.hooks.tick();
+      } catch (error) {
+        // A store outage, say: the next tick tries again.
+        this.hooks.log(`liveness check failed: ${errorMessage(error)}`);
       }
     }
   }
 
-  #pollStatic(node: Node): void {
-    if (this.#polling.has(node.Name)) return;
-    this.#polling.add(node.Name);
+  #pollStatic(api: string): void {
+    if (this.#polling.has(api)) return;
+    this.#polling.add(api);
     const poll = (async () => {
       try {
-        const stats = await this.nodes.client(node.Name).stats();
-        const outcome = await this.hooks.heartbeat(node.Name, node.Api, nodeStats(stats), true);
-        if (outcome === "same") await this.sync(node.Name);
+        const address = new URL(api).host;
+        const known = this.nodes.list().find((n) => n.Api === api && n.LastHeartbeat !== "");
+        // A worker is known by the name it gives; a worker that gives none, by its address.
+        const name = known?.Name ??
+          await this.nodes.client(address, api).ownName() ?? address;
+        const client = this.nodes.client(name, api);
+        const stats = await client.stats();
+        const outcome = await this.hooks.heartbeat(name, api, nodeStats(stats), true);
+        if (outcome === "same") await this.sync(name);
       } catch {
         // Silence is what liveness measures: the node is marked down after the timeout.
       } finally {
-        this.#polling.delete(node.Name);
+        this.#polling.delete(api);
       }
     })();
     this.#inflight.add(poll);
@@ -85,7 +104,7 @@ export class NodeWatch {
 
   async #safetyNet(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      await sleep(this.timings.syncIntervalMs, signal);
+      await this.timings.clock.sleep(this.timings.syncIntervalMs, signal);
       for (const node of this.nodes.list()) {
         if (signal.aborted) break;
         if (node.Status === "ready" && !node.Static) await this.sync(node.Name);

@@ -1,13 +1,18 @@
 /**
  * The manager's view of its worker nodes: who they are, when they last gave a sign of
- * life, and whether they are up. Heartbeats live in memory (a restarted manager gives
- * every node a fresh grace period); node identity and status live in KV.
+ * life, and whether they are up. A node is one node whatever way it arrived: a worker
+ * listed with `--workers` is known by the name it gives, so when it also joins on its
+ * own it stays one node. Heartbeats live in memory (a restarted manager gives every node
+ * a fresh grace period); node identity and status live in the store.
  *
  * @module
  */
 
+import type { Clock } from "../lib/clock.ts";
+import type { Transport } from "../lib/transport.ts";
 import type { Store } from "../store/mod.ts";
 import type { Node, NodeStats } from "../task/mod.ts";
+import type { StoreGuard } from "./store_guard.ts";
 import { WorkerClient } from "./worker_client.ts";
 
 export type HeartbeatOutcome = "new" | "back" | "same";
@@ -33,28 +38,43 @@ function blankNode(name: string, api: string, isStatic: boolean): Node {
   };
 }
 
+/** `host:port` or a URL → the worker's base URL. */
+export function staticApi(address: string): string {
+  return address.includes("://") ? address.replace(/\/$/, "") : `http://${address}`;
+}
+
+export interface NodeRegistryOptions {
+  clock: Clock;
+  guard: StoreGuard;
+  transport: Transport;
+  callTimeoutMs: number;
+}
+
 export class NodeRegistry {
-  #nodes = new Map<string, Node>();
-  #seen = new Map<string, number>();
-  #clients = new Map<string, WorkerClient>();
+  readonly #nodes = new Map<string, Node>();
+  readonly #seen = new Map<string, number>();
+  readonly #clients = new Map<string, WorkerClient>();
+  readonly #opts: NodeRegistryOptions;
 
-  constructor(private readonly store: Store<Node>, private readonly callTimeoutMs = 5_000) {}
+  constructor(private readonly store: Store<Node>, options: NodeRegistryOptions) {
+    this.#opts = options;
+  }
 
-  /** Loads known nodes and adds the static ones (`host:port`). Every node gets a grace period. */
+  /** Loads known nodes and adds the static ones not known yet. Every node gets a grace period. */
   async load(staticWorkers: string[]): Promise<void> {
+    const now = this.#opts.clock.now();
     for (const { value } of await this.store.list()) {
       this.#nodes.set(value.Name, value);
-      this.#seen.set(value.Name, performance.now());
+      this.#seen.set(value.Name, now);
     }
     for (const address of staticWorkers) {
-      const api = address.includes("://") ? address.replace(/\/$/, "") : `http://${address}`;
-      const name = new URL(api).host;
-      if (!this.#nodes.has(name)) {
-        const node = blankNode(name, api, true);
-        this.#nodes.set(name, node);
-        await this.store.put(name, node);
-      }
-      this.#seen.set(name, performance.now());
+      const api = staticApi(address);
+      if (this.list().some((n) => n.Api === api)) continue;
+      // Known by its address until it answers with its own name.
+      const node = blankNode(new URL(api).host, api, true);
+      this.#nodes.set(node.Name, node);
+      this.#seen.set(node.Name, now);
+      await this.#put(node);
     }
   }
 
@@ -66,11 +86,15 @@ export class NodeRegistry {
     return this.#nodes.get(name);
   }
 
-  client(name: string): WorkerClient {
-    const node = this.#nodes.get(name);
+  get size(): number {
+    return this.#nodes.size;
+  }
+
+  /** The client for a known node (or for an address, before its node is known). */
+  client(name: string, api = this.#nodes.get(name)?.Api ?? "http://invalid"): WorkerClient {
     let client = this.#clients.get(name);
-    if (!client || (node && client.api !== node.Api)) {
-      client = new WorkerClient(name, node?.Api ?? "http://invalid", this.callTimeoutMs);
+    if (!client || client.api !== api) {
+      client = new WorkerClient(name, api, this.#opts.callTimeoutMs, this.#opts.transport);
       this.#clients.set(name, client);
     }
     return client;
@@ -83,7 +107,6 @@ export class NodeRegistry {
     stats: NodeStats,
     isStatic = false,
   ): Promise<HeartbeatOutcome> {
-    this.#seen.set(name, performance.now());
     const existing = this.#nodes.get(name);
     const node: Node = existing ? { ...existing } : blankNode(name, api, isStatic);
     const outcome: HeartbeatOutcome = !existing
@@ -97,12 +120,23 @@ export class NodeRegistry {
     node.Cores = stats.CpuCores;
     node.Memory = stats.MemoryTotalBytes;
     node.Disk = stats.DiskTotalBytes;
+    node.Static = node.Static || isStatic;
     node.Status = "ready";
     node.Error = "";
-    node.LastHeartbeat = new Date().toISOString();
-    this.#nodes.set(name, node);
+    node.LastHeartbeat = new Date(this.#opts.clock.now()).toISOString();
     // Only identity and status changes are written: heartbeats stay in memory.
-    if (outcome !== "same" || existing?.Api !== api) await this.store.put(name, node);
+    if (outcome !== "same" || existing?.Api !== api || existing?.Static !== node.Static) {
+      await this.#put(node);
+    }
+    this.#nodes.set(name, node);
+    this.#seen.set(name, this.#opts.clock.now());
+    // A placeholder for the same worker, listed by address before it said its name, is
+    // the same node: forget the placeholder rather than see one worker as two.
+    for (const other of this.list()) {
+      if (other.Name !== name && other.Api === api && other.LastHeartbeat === "") {
+        await this.forget(other.Name);
+      }
+    }
     return outcome;
   }
 
@@ -110,20 +144,40 @@ export class NodeRegistry {
     const node = this.#nodes.get(name);
     if (!node || node.Status === "down") return;
     const down: Node = { ...node, Status: "down", Error: reason };
+    await this.#put(down);
     this.#nodes.set(name, down);
-    await this.store.put(name, down);
+  }
+
+  /** Forgets a node: its record, its heartbeat and its client. */
+  async forget(name: string): Promise<void> {
+    await this.#opts.guard.run(`forget node ${name}`, () => this.store.delete(name));
+    this.#nodes.delete(name);
+    this.#seen.delete(name);
+    this.#clients.delete(name);
   }
 
   /** Ready nodes whose last sign of life is older than `timeoutMs`. */
   expired(timeoutMs: number): Node[] {
-    const now = performance.now();
-    return this.list().filter((n) =>
-      n.Status === "ready" && now - (this.#seen.get(n.Name) ?? 0) > timeoutMs
-    );
+    return this.list().filter((n) => n.Status === "ready" && this.silentFor(n.Name) > timeoutMs);
+  }
+
+  /** Down nodes silent for longer than `retentionMs`, static ones excepted (they are configured). */
+  forgettable(retentionMs: number): Node[] {
+    const now = this.#opts.clock.now();
+    return this.list().filter((n) => {
+      if (n.Status !== "down" || n.Static) return false;
+      // The last heartbeat is stored with the node, so a manager restart adds no grace.
+      const last = n.LastHeartbeat ? Date.parse(n.LastHeartbeat) : now - this.silentFor(n.Name);
+      return now - last > retentionMs;
+    });
   }
 
   /** Milliseconds since the node's last sign of life. */
   silentFor(name: string): number {
-    return performance.now() - (this.#seen.get(name) ?? 0);
+    return this.#opts.clock.now() - (this.#seen.get(name) ?? 0);
+  }
+
+  #put(node: Node): Promise<string> {
+    return this.#opts.guard.run(`save node ${node.Name}`, () => this.store.put(node.Name, node));
   }
 }

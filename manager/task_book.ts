@@ -1,64 +1,91 @@
 /**
- * What the manager knows about tasks: each task as last recorded, what the user wants of
- * it (run or stop), and its history. Writes go to KV first, then to the in-memory mirror
- * that every read is served from.
+ * The one writer of task state. Every change of a task in the manager is a function of
+ * the task's newest version, applied here one at a time per task, and stored with
+ * compare-and-set together with its history event; the in-memory mirror every read is
+ * served from is updated only once the store has the change.
  *
  * @module
  */
 
-import { CubeError } from "../http/errors.ts";
-import { type Database, MAX_BATCH_WRITES, type Store, type Write } from "../store/mod.ts";
-import { stateName, type Task } from "../task/mod.ts";
-import { History, type TaskHistoryEvent } from "./history.ts";
+import type { Clock } from "../lib/clock.ts";
+import { CubeError } from "../lib/errors.ts";
+import { KeyLock } from "../lib/key_lock.ts";
+import {
+  type Check,
+  type Database,
+  MAX_BATCH_WRITES,
+  type Store,
+  type Write,
+} from "../store/mod.ts";
+import { stateName, type Task, type TaskHistoryEvent } from "../task/mod.ts";
+import { History } from "./history.ts";
+import type { StoreGuard } from "./store_guard.ts";
 
 export type Desired = "run" | "stop";
 
-/** A task to write, the message for its history, and (on submit) what the user wants of it. */
-export interface Change {
+/** What a change makes of a task: its new version, and the line for its history. */
+export interface Edit {
   task: Task;
-  message: string;
+  /** The history line; by default the new state's name when the state changed. */
+  message?: string;
+  /** What the user wants of the task from now on, when that changes. */
   desired?: Desired;
 }
 
-/** A change waiting for the next group commit. */
+/** A change: the newest version of the task (and what the user wants of it) in, an edit or nothing out. */
+export type Mutation = (current: Task, desired: Desired) => Edit | null | undefined;
+
+/** Told of every stored change: for the seeded simulation's checks (and, later, the event stream). */
+export type ChangeObserver = (before: Task | null, after: Task | null, message: string) => void;
+
+/** A commit waiting for the next group commit. */
 interface Queued {
-  change: Change;
   writes: Write[];
+  checks: Check[];
   bytes: number;
-  done: (failure?: { error: unknown }) => void;
+  done: (result: { version: string | null } | { error: unknown }) => void;
 }
 
 const TASKS = "tasks";
 const DESIRED = "desired";
 /** Below Deno KV's 800 KiB per atomic write, with room for keys and history events. */
 const MAX_BATCH_BYTES = 600 * 1024;
+/** Another writer changed a task this many times in a row while we tried: give up loudly. */
+const MAX_CONFLICTS = 20;
 
 export class TaskBook {
   readonly #tasks = new Map<string, Task>();
+  readonly #versions = new Map<string, string>();
   readonly #desired = new Map<string, Desired>();
   readonly #taskStore: Store<Task>;
   readonly #desiredStore: Store<Desired>;
   readonly #history: History;
   readonly #db: Database;
-  /** Changes not yet committed, oldest first; the newest queued version of each task. */
+  readonly #guard: StoreGuard;
+  readonly #lock = new KeyLock();
   #queue: Queued[] = [];
-  readonly #queued = new Map<string, Task>();
   #flushing: Promise<void> | null = null;
+  #kickPending = false;
+  observer: ChangeObserver | null = null;
 
-  constructor(db: Database) {
+  constructor(db: Database, options: { clock: Clock; guard: StoreGuard }) {
     this.#db = db;
+    this.#guard = options.guard;
     this.#taskStore = db.store<Task>(TASKS);
     this.#desiredStore = db.store<Desired>(DESIRED);
-    this.#history = new History(db.store<TaskHistoryEvent>(History.STORE));
+    this.#history = new History(db.store<TaskHistoryEvent>(History.STORE), options.clock);
   }
 
-  /** Loads everything from KV; returns the tasks oldest first. */
+  /** Loads everything from the store; returns the tasks oldest first. */
   async load(): Promise<Task[]> {
     for (const { key, value } of await this.#desiredStore.list()) this.#desired.set(key, value);
-    const tasks = (await this.#taskStore.list()).map((e) => e.value);
-    tasks.sort((a, b) => a.CreateTime.localeCompare(b.CreateTime));
-    for (const task of tasks) this.#tasks.set(task.ID, task);
-    return tasks;
+    const entries = await this.#taskStore.list();
+    entries.sort((a, b) => a.value.CreateTime.localeCompare(b.value.CreateTime));
+    for (const { key, value, version } of entries) {
+      this.#tasks.set(key, { ...value, Placement: value.Placement ?? 0, Revision: value.Revision ?? 0 });
+      this.#versions.set(key, version);
+    }
+    return [...this.#tasks.values()];
   }
 
   list(): Task[] {
@@ -84,72 +111,170 @@ export class TaskBook {
     return task;
   }
 
-  desired(id: string): Desired | undefined {
-    return this.#desired.get(id);
+  desired(id: string): Desired {
+    return this.#desired.get(id) ?? "run";
   }
 
-  async setDesired(id: string, desired: Desired): Promise<void> {
-    if (this.#desired.get(id) === desired) return;
-    await this.#desiredStore.put(id, desired);
-    this.#desired.set(id, desired);
+  /** Changes in flight: bounded by the tasks being changed right now. */
+  get busy(): number {
+    return this.#lock.size;
   }
 
-  /**
-   * Writes the task and records the change in its history (a message, or the new state),
-   * in one atomic commit: the task and its story never disagree, even after a kill -9.
-   */
-  async save(task: Task, message: string, desired?: Desired): Promise<Task> {
-    await this.saveMany([{ task, message, desired }]);
-    return task;
-  }
-
-  /**
-   * Writes changes durably; resolves once all are on disk (and in the mirror).
-   *
-   * Group commit: changes that arrive while a commit is in flight (concurrent submits,
-   * reports, a dispatch round) go to disk together in the next one, up to KV's limits.
-   * One commit per change made the disk, not the scheduler, the bottleneck at scale.
-   * A chunk that KV refuses is retried change by change, so one bad change fails alone.
-   */
-  saveMany(changes: readonly Change[]): Promise<void> {
-    if (changes.length === 0) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      let left = changes.length;
-      let failure: { error: unknown } | null = null;
-      const done = (error?: { error: unknown }) => {
-        failure ??= error ?? null;
-        if (--left > 0) return;
-        if (failure) reject(failure.error);
-        else resolve();
-      };
-      for (const change of changes) this.#queue.push(this.#prepare(change, done));
-      this.#kick();
+  /** Stores a new task; 409 when one with its ID exists. */
+  create(task: Task, message: string): Promise<Task> {
+    return this.#lock.run(task.ID, async () => {
+      if (this.#tasks.has(task.ID)) {
+        throw new CubeError(409, `Task ${task.ID} already exists`);
+      }
+      const writes: Write[] = [
+        { store: TASKS, key: task.ID, value: task },
+        { store: DESIRED, key: task.ID, value: "run" },
+        this.#history.entry(task.ID, task.State, task.Node, message),
+      ];
+      const version = await this.#commit(`save task ${task.ID}`, writes, [
+        { store: TASKS, key: task.ID, version: null },
+      ]);
+      if (version === null) throw new CubeError(409, `Task ${task.ID} already exists`);
+      this.#apply(null, task, "run", version, message);
+      return task;
     });
+  }
+
+  /**
+   * Applies `mutate` to the newest version of the task and stores the result: the one
+   * way a task changes. Resolves with the task as stored (unchanged when `mutate` gave
+   * nothing), or undefined when the task is unknown. A store failure rejects with a 503
+   * and changes nothing.
+   */
+  change(id: string, mutate: Mutation): Promise<Task | undefined> {
+    return this.#lock.run(id, async () => {
+      for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
+        const current = this.#tasks.get(id);
+        if (!current) return undefined;
+        const desired = this.desired(id);
+        const edit = mutate(current, desired);
+        if (!edit) return current;
+        const message = edit.message ||
+          (edit.task.State !== current.State ? stateName(edit.task.State) : "");
+        const writes: Write[] = [{ store: TASKS, key: id, value: edit.task }];
+        if (edit.desired && edit.desired !== desired) {
+          writes.push({ store: DESIRED, key: id, value: edit.desired });
+        }
+        if (message) {
+          writes.push(this.#history.entry(id, edit.task.State, edit.task.Node, message));
+        }
+        const checks = [{ store: TASKS, key: id, version: this.#versions.get(id) ?? null }];
+        const version = await this.#commit(`save task ${id}`, writes, checks);
+        if (version !== null) {
+          this.#apply(current, edit.task, edit.desired ?? desired, version, message);
+          return edit.task;
+        }
+        await this.#reload(id); // another writer came first: apply the change to its version
+      }
+      throw new CubeError(503, `Cannot save task ${id}: it kept changing under another writer`);
+    });
+  }
+
+  /**
+   * Forgets a finished task and its history, when `when` still holds for its newest
+   * version. Resolves true when it was removed.
+   */
+  remove(id: string, when: (task: Task, desired: Desired) => boolean): Promise<boolean> {
+    return this.#lock.run(id, async () => {
+      const current = this.#tasks.get(id);
+      if (!current || !when(current, this.desired(id))) return false;
+      const events = await this.#guard.run(`read the history of ${id}`, () => this.#history.forget(id));
+      // A long story is forgotten first, in chunks; the task goes last, atomically with the
+      // rest, so a crash in between leaves a task that the next collection finishes.
+      while (events.length > MAX_BATCH_WRITES) {
+        const chunk = events.splice(0, MAX_BATCH_WRITES);
+        await this.#guard.run(`forget task ${id}`, () => this.#db.commit(chunk));
+      }
+      const writes: Write[] = [
+        ...events,
+        { store: TASKS, key: id, delete: true },
+        { store: DESIRED, key: id, delete: true },
+      ];
+      const checks = [{ store: TASKS, key: id, version: this.#versions.get(id) ?? null }];
+      const version = await this.#guard.run(
+        `forget task ${id}`,
+        () => this.#db.commit(writes, checks),
+      );
+      if (version === null) {
+        await this.#reload(id);
+        return false;
+      }
+      this.#tasks.delete(id);
+      this.#versions.delete(id);
+      this.#desired.delete(id);
+      this.observer?.(current, null, "forgotten");
+      return true;
+    });
+  }
+
+  history(id: string): Promise<TaskHistoryEvent[]> {
+    this.require(id);
+    return this.#guard.run(`read the history of ${id}`, () => this.#history.of(id));
+  }
+
+  /** Resolves when every change asked for so far has been stored (or has failed). */
+  idle(): Promise<void> {
+    return this.#lock.idle();
+  }
+
+  #apply(before: Task | null, task: Task, desired: Desired, version: string, message: string) {
+    this.#tasks.set(task.ID, task);
+    this.#versions.set(task.ID, version);
+    this.#desired.set(task.ID, desired);
+    this.observer?.(before, task, message);
+  }
+
+  async #reload(id: string): Promise<void> {
+    const entry = await this.#guard.run(`read task ${id}`, () => this.#taskStore.get(id));
+    const desired = await this.#guard.run(`read task ${id}`, () => this.#desiredStore.get(id));
+    if (!entry) {
+      this.#tasks.delete(id);
+      this.#versions.delete(id);
+      this.#desired.delete(id);
+      return;
+    }
+    this.#tasks.set(id, entry.value);
+    this.#versions.set(id, entry.version);
+    if (desired) this.#desired.set(id, desired.value);
+  }
+
+  /**
+   * Group commit: commits asked for while one is in flight (concurrent submits, reports,
+   * a dispatch round) go to the store together in the next, up to KV's limits. One
+   * commit per change made the disk, not the scheduler, the bottleneck at scale. When a
+   * batch fails, each of its commits is tried alone, so one bad change fails alone.
+   */
+  #commit(what: string, writes: Write[], checks: Check[]): Promise<string | null> {
+    return this.#guard.run(what, () =>
+      new Promise<string | null>((resolve, reject) => {
+        this.#queue.push({
+          writes,
+          checks,
+          bytes: JSON.stringify(writes[0].value ?? "").length * 2 + 1024,
+          done: (result) => "error" in result ? reject(result.error) : resolve(result.version),
+        });
+        // Kicked after this turn, so every change asked for in it shares the commit.
+        if (!this.#flushing && !this.#kickPending) {
+          this.#kickPending = true;
+          queueMicrotask(() => {
+            this.#kickPending = false;
+            this.#kick();
+          });
+        }
+      }));
   }
 
   #kick(): void {
     if (this.#flushing) return;
     this.#flushing = this.#drain().finally(() => {
       this.#flushing = null;
-      // Changes queued between the drain's last look and now would otherwise wait.
       if (this.#queue.length > 0) this.#kick();
     });
-  }
-
-  #prepare(change: Change, done: Queued["done"]): Queued {
-    const { task, message, desired } = change;
-    const writes: Write[] = [{ store: TASKS, key: task.ID, value: task }];
-    if (desired && this.#desired.get(task.ID) !== desired) {
-      writes.push({ store: DESIRED, key: task.ID, value: desired });
-    }
-    const before = this.#queued.get(task.ID) ?? this.#tasks.get(task.ID);
-    if (message || before?.State !== task.State) {
-      writes.push(
-        this.#history.entry(task.ID, task.State, task.Node, message || stateName(task.State)),
-      );
-    }
-    this.#queued.set(task.ID, task);
-    return { change, writes, bytes: JSON.stringify(task).length * 2 + 1024, done };
   }
 
   async #drain(): Promise<void> {
@@ -158,48 +283,38 @@ export class TaskBook {
       let bytes = 0;
       let n = 0;
       for (const item of this.#queue) {
-        if (
-          n > 0 && (writes + item.writes.length > MAX_BATCH_WRITES ||
-            bytes + item.bytes > MAX_BATCH_BYTES)
-        ) break;
-        writes += item.writes.length;
+        const size = item.writes.length + item.checks.length;
+        if (n > 0 && (writes + size > MAX_BATCH_WRITES || bytes + item.bytes > MAX_BATCH_BYTES)) {
+          break;
+        }
+        writes += size;
         bytes += item.bytes;
         n++;
       }
       const chunk = this.#queue.splice(0, n);
       try {
-        await this.#db.commit(chunk.flatMap((item) => item.writes));
-        for (const item of chunk) this.#settle(item);
-      } catch (error) {
-        if (chunk.length === 1) {
-          this.#settle(chunk[0], { error });
+        const version = await this.#db.commit(
+          chunk.flatMap((item) => item.writes),
+          chunk.flatMap((item) => item.checks),
+        );
+        if (version !== null || chunk.length === 1) {
+          for (const item of chunk) item.done({ version });
           continue;
         }
-        // One bad change must not fail its neighbours: retry each on its own.
-        for (const item of chunk) {
-          try {
-            await this.#db.commit(item.writes);
-            this.#settle(item);
-          } catch (alone) {
-            this.#settle(item, { error: alone });
-          }
+      } catch (error) {
+        if (chunk.length === 1) {
+          chunk[0].done({ error });
+          continue;
+        }
+      }
+      // One stale or bad change must not fail its neighbours: each alone.
+      for (const item of chunk) {
+        try {
+          item.done({ version: await this.#db.commit(item.writes, item.checks) });
+        } catch (error) {
+          item.done({ error });
         }
       }
     }
-  }
-
-  #settle(item: Queued, failure?: { error: unknown }): void {
-    const { task, desired } = item.change;
-    if (this.#queued.get(task.ID) === task) this.#queued.delete(task.ID);
-    if (!failure) {
-      this.#tasks.set(task.ID, task);
-      if (desired) this.#desired.set(task.ID, desired);
-    }
-    item.done(failure);
-  }
-
-  history(id: string): Promise<TaskHistoryEvent[]> {
-    this.require(id);
-    return this.#history.of(id);
   }
 }

@@ -5,21 +5,26 @@
  * @module
  */
 
-import { CubeError, fetchFailure, messageIn } from "../http/errors.ts";
+import { CubeError, fetchFailure, messageIn } from "../lib/errors.ts";
+import { httpTransport, type Transport } from "../lib/transport.ts";
 import { State, type Stats, type Task, type TaskEvent } from "../task/mod.ts";
 
 export class WorkerClient {
-  constructor(readonly name: string, readonly api: string, readonly timeoutMs = 5_000) {}
+  constructor(
+    readonly name: string,
+    readonly api: string,
+    readonly timeoutMs = 5_000,
+    private readonly transport: Transport = httpTransport,
+  ) {}
 
   async #call<T>(method: string, path: string, body?: unknown): Promise<T | null> {
     let response: Response;
     try {
-      response = await fetch(`${this.api}${path}`, {
+      response = await this.transport(`${this.api}${path}`, {
         method,
         headers: body === undefined ? undefined : { "content-type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
+      }, this.timeoutMs);
     } catch (error) {
       const reason = fetchFailure(error, this.timeoutMs);
       throw new CubeError(502, `cannot reach worker ${this.name} at ${this.api}: ${reason}`);
@@ -37,11 +42,11 @@ export class WorkerClient {
   }
 
   /** Sends a task to run (the worker answers 200 when it already runs it). */
-  async run(task: Task): Promise<Task> {
+  async run(task: Task, now = new Date().toISOString()): Promise<Task> {
     const event: TaskEvent = {
       ID: crypto.randomUUID(),
       State: State.Running,
-      Timestamp: new Date().toISOString(),
+      Timestamp: now,
       Task: { ...task, State: State.Scheduled },
     };
     return (await this.#call<Task>("POST", "/tasks", event))!;
@@ -66,7 +71,7 @@ export class WorkerClient {
     if (query.tail !== undefined) params.set("tail", String(query.tail));
     let response: Response;
     try {
-      response = await fetch(`${this.api}/tasks/${id}/logs?${params}`, { signal });
+      response = await this.transport(`${this.api}/tasks/${id}/logs?${params}`, { signal }, 0);
     } catch (error) {
       throw new CubeError(
         502,
@@ -85,6 +90,17 @@ export class WorkerClient {
 
   async tasks(): Promise<Task[]> {
     return (await this.#call<Task[]>("GET", "/tasks")) ?? [];
+  }
+
+  /** The worker's own name (`GET /health`); null for a worker that does not say it. */
+  async ownName(): Promise<string | null> {
+    try {
+      const health = await this.#call<{ Name?: unknown }>("GET", "/health");
+      return typeof health?.Name === "string" && health.Name ? health.Name : null;
+    } catch (error) {
+      if (error instanceof CubeError && error.status === 404) return null;
+      throw error;
+    }
   }
 
   async stats(): Promise<Stats> {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { CubeError } from "../http/errors.ts";
+import { CubeError } from "../lib/errors.ts";
 import { Epvm, type EpvmOptions } from "./epvm.ts";
 import { RoundRobin } from "./round_robin.ts";
 import type { Scheduler } from "./scheduler.ts";

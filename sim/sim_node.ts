@@ -3,15 +3,18 @@
  * stats, pushed task changes) with tasks that reach Running without Docker. Only the
  * manager is under test when many of these run in one process.
  *
- * State is kept in memory on purpose: a simulated node stands in for a machine, and the
- * benchmarks restart the manager, never the simulator.
+ * Its records go through the worker's own `TaskRecords` (revisions, one writer), in a
+ * store the seeded simulation keeps across a simulated crash.
  *
  * @module
  */
 
-import { CubeError } from "../http/errors.ts";
-import { isActive, State, type Stats, type Task, type TaskEvent, transition } from "../task/mod.ts";
+import { type Clock, systemClock } from "../lib/clock.ts";
+import { CubeError } from "../lib/errors.ts";
+import { MemoryDatabase, type Store } from "../store/mod.ts";
+import { isActive, State, type Stats, type Task, type TaskEvent } from "../task/mod.ts";
 import type { AgentHealth, NodeAgent, SubmitResult } from "../worker/agent.ts";
+import { TaskRecords } from "../worker/task_records.ts";
 
 export interface SimNodeOptions {
   name: string;
@@ -23,6 +26,10 @@ export interface SimNodeOptions {
   startDelayMs?: number;
   /** Called after every change of a task's record (the manager link pushes it). */
   onChange?: (task: Task) => void;
+  /** Where the node keeps its records: kept across a simulated crash, like a KV file. */
+  store?: Store<Task>;
+  /** Waits for simulated time (the seeded simulation's clock). */
+  clock?: Clock;
 }
 
 const GiB = 1024 ** 3;
@@ -33,15 +40,15 @@ function containerId(): string {
 
 export class SimNode implements NodeAgent {
   readonly name: string;
-  readonly #tasks = new Map<string, Task>();
-  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly records: TaskRecords;
+  readonly #closing = new AbortController();
   /** Containers "started" per task ID: a benchmark's proof that nothing was started twice. */
   readonly starts = new Map<string, number>();
   readonly #cores: number;
   readonly #memory: number;
   readonly #disk: number;
   readonly #startDelayMs: number;
-  onChange: (task: Task) => void;
+  readonly #clock: Clock;
 
   constructor(options: SimNodeOptions) {
     this.name = options.name;
@@ -49,13 +56,25 @@ export class SimNode implements NodeAgent {
     this.#memory = options.memory ?? 16 * GiB;
     this.#disk = options.disk ?? 100 * GiB;
     this.#startDelayMs = options.startDelayMs ?? 0;
-    this.onChange = options.onChange ?? (() => {});
+    this.#clock = options.clock ?? systemClock;
+    this.records = new TaskRecords(options.store ?? new MemoryDatabase().store<Task>("tasks"));
+    this.records.onChange = options.onChange ?? (() => {});
+  }
+
+  set onChange(listener: (task: Task) => void) {
+    this.records.onChange = listener;
+  }
+
+  /** Reads the records back (after a simulated crash) and finishes starts a crash cut short. */
+  async recover(): Promise<void> {
+    for (const task of await this.records.load()) {
+      if (task.State === State.Scheduled) this.#startLater(task.ID, task.Placement);
+    }
   }
 
   /** Cancels pending simulated starts. */
   close(): void {
-    for (const timer of this.#timers) clearTimeout(timer);
-    this.#timers.clear();
+    this.#closing.abort();
   }
 
   submit(event: TaskEvent): Promise<SubmitResult> {
@@ -63,51 +82,90 @@ export class SimNode implements NodeAgent {
     if (event.State === State.Completed || event.Task.State === State.Completed) {
       return this.stop(id).then((task) => ({ task, created: false }));
     }
-    const existing = this.#tasks.get(id);
-    if (existing && isActive(existing.State)) {
-      return Promise.resolve({ task: existing, created: false });
-    }
-    const incoming: Task = { ...event.Task, Node: this.name, ContainerID: "", Error: "" };
-    const task = existing
-      ? transition(existing, State.Scheduled, { ...incoming, CreateTime: existing.CreateTime })
-      : transition({ ...incoming, State: State.Pending }, State.Scheduled);
-    this.#save(task);
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer);
-      const current = this.#tasks.get(id);
-      if (current?.State !== State.Scheduled) return;
-      this.starts.set(id, (this.starts.get(id) ?? 0) + 1);
-      this.#save(transition(current, State.Running, {
-        ContainerID: containerId(),
-        StartTime: new Date().toISOString(),
-      }));
-    }, this.#startDelayMs);
-    this.#timers.add(timer);
-    return Promise.resolve({ task, created: true });
+    return this.records.hold(id, async (write) => {
+      const existing = this.records.get(id);
+      const placement = event.Task.Placement || existing?.Placement || 0;
+      if (existing && isActive(existing.State)) {
+        if (existing.Placement === placement) return { task: existing, created: false };
+        const task = await write((t) => t && { ...t, Placement: placement });
+        return { task: task!, created: false };
+      }
+      const task = (await write(() => ({
+        ...event.Task,
+        State: State.Scheduled,
+        Node: this.name,
+        ContainerID: "",
+        Error: "",
+        FailureCause: "",
+        Placement: placement,
+        CreateTime: existing?.CreateTime ?? event.Task.CreateTime,
+      })))!;
+      this.#startLater(id, placement);
+      return { task, created: true };
+    });
+  }
+
+  #startLater(id: string, placement: number): void {
+    const signal = this.#closing.signal;
+    this.#clock.sleep(this.#startDelayMs, signal).then(async () => {
+      if (signal.aborted) return;
+      await this.records.change(id, (current) => {
+        if (current?.State !== State.Scheduled || current.Placement !== placement) return null;
+        this.starts.set(id, (this.starts.get(id) ?? 0) + 1);
+        return {
+          ...current,
+          State: State.Running,
+          ContainerID: containerId(),
+          StartTime: new Date(this.#clock.now()).toISOString(),
+        };
+      });
+    });
+  }
+
+  /** A simulated container ends on its own (code 0: Completed; else Failed). */
+  exit(id: string, exitCode: number, why = `container exited with code ${exitCode}`) {
+    return this.records.change(id, (t) =>
+      t?.State === State.Running
+        ? {
+          ...t,
+          State: exitCode === 0 ? State.Completed : State.Failed,
+          ExitCode: exitCode,
+          Error: exitCode === 0 ? "" : why,
+          FailureCause: exitCode === 0 ? "" : "task",
+          FinishTime: new Date(this.#clock.now()).toISOString(),
+        }
+        : null
+    );
+  }
+
+  /** Tasks whose simulated container runs here now. */
+  running(): Task[] {
+    return this.records.list().filter((t) => t.State === State.Running);
   }
 
   list(): Promise<Task[]> {
-    return Promise.resolve([...this.#tasks.values()]);
+    return Promise.resolve(this.records.list());
   }
 
   get(id: string): Promise<Task | null> {
-    return Promise.resolve(this.#tasks.get(id) ?? null);
+    return Promise.resolve(this.records.get(id));
   }
 
   stop(id: string): Promise<Task> {
-    const task = this.#tasks.get(id);
-    if (!task) {
-      return Promise.reject(new CubeError(404, `Task ${id} not found on worker ${this.name}`));
-    }
-    if (!isActive(task.State)) return Promise.resolve(task);
-    return Promise.resolve(this.#save(transition(task, State.Completed, {
-      FinishTime: new Date().toISOString(),
-      ExitCode: 0,
-    })));
+    return this.records.change(id, (task) => {
+      if (!task) throw new CubeError(404, `Task ${id} not found on worker ${this.name}`);
+      if (!isActive(task.State)) return null;
+      return {
+        ...task,
+        State: State.Completed,
+        FinishTime: new Date(this.#clock.now()).toISOString(),
+        ExitCode: 0,
+      };
+    }) as Promise<Task>;
   }
 
   logs(id: string): Promise<ReadableStream<Uint8Array>> {
-    if (!this.#tasks.has(id)) {
+    if (!this.records.get(id)) {
       return Promise.reject(new CubeError(404, `Task ${id} not found on worker ${this.name}`));
     }
     const line = new TextEncoder().encode(`simulated node ${this.name}: no container output\n`);
@@ -115,7 +173,7 @@ export class SimNode implements NodeAgent {
   }
 
   stats(): Promise<Stats> {
-    const active = [...this.#tasks.values()].filter((t) => isActive(t.State)).length;
+    const active = this.records.activeCount;
     const kB = (bytes: number) => Math.round(bytes / 1024);
     return Promise.resolve({
       MemStats: {
@@ -162,11 +220,5 @@ export class SimNode implements NodeAgent {
 
   health(): Promise<AgentHealth> {
     return Promise.resolve({ Status: "ok", Name: this.name, Docker: "simulated" });
-  }
-
-  #save(task: Task): Task {
-    this.#tasks.set(task.ID, task);
-    this.onChange(task);
-    return task;
   }
 }

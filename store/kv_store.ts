@@ -1,4 +1,5 @@
 import {
+  type Check,
   type Database,
   type Entry,
   type ListOptions,
@@ -95,13 +96,15 @@ export class KvDatabase implements Database {
     return new KvStore<T>(this.kv, name);
   }
 
-  async commit(writes: readonly Write[]): Promise<void> {
-    if (writes.length === 0) return;
+  async commit(writes: readonly Write[], checks: readonly Check[] = []): Promise<string | null> {
     const op = this.kv.atomic();
-    for (const { store, key, value } of writes) op.set([store, key], value);
+    for (const { store, key, version } of checks) op.check({ key: [store, key], versionstamp: version });
+    for (const write of writes) {
+      if (write.delete) op.delete([write.store, write.key]);
+      else op.set([write.store, write.key], write.value);
+    }
     const result = await op.commit();
-    // Without checks an atomic write only fails by throwing; this guards the contract.
-    if (!result.ok) throw new Error(`KV commit of ${writes.length} writes was refused`);
+    return result.ok ? result.versionstamp : null;
   }
 
   close(): void {

@@ -1,4 +1,5 @@
 import {
+  type Check,
   type Database,
   type Entry,
   type ListOptions,
@@ -34,6 +35,20 @@ class MemoryStore<T> implements Store<T> {
     const version = this.#version();
     this.#entries.set(key, { value: structuredClone(value), version });
     return Promise.resolve(version);
+  }
+
+  /** For `MemoryDatabase.commit`: every key of one commit gets the same version. */
+  versionOf(key: string): string | null {
+    return this.#entries.get(key)?.version ?? null;
+  }
+
+  setAt(key: string, value: T | undefined, version: string): void {
+    if (value === undefined) this.#entries.delete(key);
+    else this.#entries.set(key, { value: structuredClone(value), version });
+  }
+
+  nextVersion(): string {
+    return this.#version();
   }
 
   putIf(key: string, value: T, version: string | null): Promise<string | null> {
@@ -82,8 +97,19 @@ export class MemoryDatabase implements Database {
     return store as Store<T>;
   }
 
-  async commit(writes: readonly Write[]): Promise<void> {
-    for (const { store, key, value } of writes) await this.store(store).put(key, value);
+  #store(name: string): MemoryStore<unknown> {
+    return this.store(name) as unknown as MemoryStore<unknown>;
+  }
+
+  commit(writes: readonly Write[], checks: readonly Check[] = []): Promise<string | null> {
+    for (const { store, key, version } of checks) {
+      if (this.#store(store).versionOf(key) !== version) return Promise.resolve(null);
+    }
+    const version = this.#store(writes[0]?.store ?? "_").nextVersion();
+    for (const write of writes) {
+      this.#store(write.store).setAt(write.key, write.delete ? undefined : write.value, version);
+    }
+    return Promise.resolve(version);
   }
 
   close(): void {}

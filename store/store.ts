@@ -42,11 +42,16 @@ export interface Store<T> {
   count(): Promise<number>;
 }
 
-/** One write of an atomic batch: `value` into `store` under `key`. */
-export interface Write {
+/** One write of an atomic batch: `value` into `store` under `key`, or a deletion. */
+export type Write =
+  | { store: string; key: string; value: unknown; delete?: never }
+  | { store: string; key: string; delete: true; value?: never };
+
+/** A condition of an atomic batch: `key` in `store` is still at `version` (`null`: absent). */
+export interface Check {
   store: string;
   key: string;
-  value: unknown;
+  version: string | null;
 }
 
 /**
@@ -59,9 +64,11 @@ export interface Database extends Disposable {
   store<T>(name: string): Store<T>;
   /**
    * Writes all of `writes` at once or none of them (a task and its history event never
-   * part ways), in one round to the disk instead of one each.
+   * part ways), in one round to the disk instead of one each, provided every check
+   * holds. Returns the version the written keys now have, or `null` when a check failed
+   * (nothing was written). Throws when the store itself fails.
    */
-  commit(writes: readonly Write[]): Promise<void>;
+  commit(writes: readonly Write[], checks?: readonly Check[]): Promise<string | null>;
   close(): void;
 }
 

@@ -1,6 +1,6 @@
 /**
  * The shared domain: tasks, their states and transitions, and wire validation.
- * Imports nothing from the rest of cube but the error type.
+ * Imports nothing of cube's but `lib/` (leaf helpers that import nothing themselves).
  *
  * @module
  */
@@ -11,3 +11,5 @@ export * from "./transition.ts";
 export * from "./schema.ts";
 export * from "./node.ts";
 export * from "./stats.ts";
+export * from "./wire.ts";
+export * from "./restart.ts";

@@ -7,16 +7,41 @@
  */
 
 import { z } from "zod";
-import { CubeError } from "../http/errors.ts";
+import { CubeError } from "../lib/errors.ts";
 import { State } from "./state.ts";
 import { DEFAULT_HEALTH, newTask, type Task, type TaskEvent, ZERO_TIME } from "./task.ts";
+import type { Heartbeat } from "./wire.ts";
 
 const PORT_KEY = /^(\d{1,5})(\/(tcp|udp|sctp))?$/;
+const HOST_PORT = /^(?:(\S+):)?(\d{1,5})$/;
 const MAX_NAME = 128;
+/** Docker refuses a memory limit under 6 MiB at container create; refuse it at submit. */
+const MIN_MEMORY = 6 * 1024 * 1024;
+/** 1 PiB: far above any machine, far below where JSON numbers lose whole bytes. */
+const MAX_BYTES = 2 ** 50;
+
+const isPort = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;
 
 const portKey = z.string().regex(PORT_KEY, {
   error: (issue) => `invalid port ${JSON.stringify(issue.input)} (expected "80/tcp")`,
+}).refine((key) => !PORT_KEY.test(key) || isPort(Number(key.match(PORT_KEY)![1])), {
+  error: (issue) => `invalid port ${JSON.stringify(issue.input)}: ports are 1 to 65535`,
 });
+
+const hostPort = z.string().regex(HOST_PORT, {
+  error: (i) =>
+    `invalid host port ${JSON.stringify(i.input)} (expected "8080" or "127.0.0.1:8080")`,
+}).refine((spec) => !HOST_PORT.test(spec) || Number(spec.match(HOST_PORT)![2]) <= 65535, {
+  // 0 asks Docker for any free port, as `-p 127.0.0.1:0:80` does.
+  error: (i) => `invalid host port ${JSON.stringify(i.input)}: ports are 0 (any) to 65535`,
+});
+
+const bytes = (what: string) =>
+  z.number().int({ error: `must be a whole number of bytes (${what})` }).min(0).max(MAX_BYTES, {
+    error: `must be at most 2^50 bytes (${what})`,
+  });
+
+const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 const state = z.number({ error: "must be a number (0 Pending … 4 Failed)" }).int().refine(
   (n) => n in State,
@@ -39,22 +64,24 @@ const taskInput = z.strictObject({
   State: state.optional(),
   Image: z.string({ error: 'is required (a Docker image such as "nginx:1.27")' }).trim()
     .min(1, { error: "must not be empty" }).max(512),
-  Cpu: maybe(z.number().min(0).max(1024)),
-  Memory: maybe(z.number().int().min(0)),
-  Disk: maybe(z.number().int().min(0)),
-  ExposedPorts: maybe(z.record(portKey, z.strictObject({}))),
-  PortBindings: maybe(z.record(
-    portKey,
-    z.string().regex(/^(\S+:)?\d{1,5}$/, {
-      error: (i) =>
-        `invalid host port ${JSON.stringify(i.input)} (expected "8080" or "127.0.0.1:8080")`,
+  Cpu: maybe(
+    z.number().min(0).max(1024).refine((n) => n === 0 || n >= 0.01, {
+      error: "must be 0 (no limit) or at least 0.01 cores",
     }),
-  )),
+  ),
+  Memory: maybe(
+    bytes("0 means no limit").refine((n) => n === 0 || n >= MIN_MEMORY, {
+      error: "must be 0 (no limit) or at least 6 MiB (6291456), Docker's minimum",
+    }),
+  ),
+  Disk: maybe(bytes("used for placement")),
+  ExposedPorts: maybe(z.record(portKey, z.strictObject({}))),
+  PortBindings: maybe(z.record(portKey, hostPort)),
   RestartPolicy: maybe(z.enum(["", "no", "always", "on-failure", "unless-stopped"])),
   StartTime: time,
   FinishTime: time,
   HealthCheck: maybe(z.string().regex(/^(\/\S*)?$/, { error: "must be a path starting with /" })),
-  RestartCount: maybe(z.number().int().min(0)),
+  RestartCount: maybe(z.number().int().min(0).max(1000)),
   HostPorts: maybe(z.record(z.string(), z.array(z.unknown()).nullable())),
   Env: maybe(z.array(z.string().regex(/^[^=\s]+=/, { error: "must look like KEY=value" }))),
   Cmd: maybe(z.array(z.string())),
@@ -63,8 +90,11 @@ const taskInput = z.strictObject({
   Node: maybe(z.string()),
   Health: maybe(healthInput),
   MaxRestarts: maybe(z.number().int().min(0).max(1000)),
-  ExitCode: maybe(z.number().int()),
+  ExitCode: maybe(z.number().int().min(-(2 ** 31)).max(2 ** 32)),
   CreateTime: time,
+  Placement: maybe(count),
+  Revision: maybe(count),
+  FailureCause: maybe(z.enum(["", "task", "infrastructure"])),
 });
 
 const eventInput = z.strictObject({
@@ -108,6 +138,8 @@ function toTask(input: TaskInput): Task {
     MaxRestarts: input.MaxRestarts ?? newTask({ Image: "" }).MaxRestarts,
     StartTime: ZERO_TIME,
     FinishTime: ZERO_TIME,
+    // The manager's placement count travels with the task it sends to a worker.
+    Placement: input.Placement ?? 0,
   });
 }
 
@@ -186,4 +218,63 @@ export function parseTaskId(id: string): string {
     throw new CubeError(400, `Invalid task ID ${JSON.stringify(id)}: not a UUID`);
   }
   return result.data.toLowerCase();
+}
+
+const nodeName = z.string().min(1).max(128).regex(/^[A-Za-z0-9_.:-]+$/, {
+  error: "may hold only letters, digits and _ . : -",
+});
+
+const heartbeatInput = z.strictObject({
+  Name: nodeName,
+  Api: z.url({ protocol: /^https?$/ }),
+  Stats: z.object({
+    CpuCores: z.number().positive().max(65536),
+    CpuUsage: z.number().min(0).max(1),
+    MemoryTotalBytes: z.number().min(0).max(2 ** 60),
+    MemoryAvailableBytes: z.number().min(0).max(2 ** 60),
+    DiskTotalBytes: z.number().min(0).max(2 ** 60),
+    DiskFreeBytes: z.number().min(0).max(2 ** 60),
+    Load1: z.number().min(0).max(1e6).optional().default(0),
+    TaskCount: z.number().int().min(0).max(1e7).optional().default(0),
+  }),
+});
+
+/** A worker's view of a task: only the fields the manager takes from it are checked. */
+const reportInput = z.array(z.looseObject({
+  ID: z.guid(),
+  State: z.number().int().refine((n) => n in State, { error: "unknown state" }),
+  RestartCount: z.number().int().min(0),
+  ContainerID: z.string(),
+  HostPorts: z.record(z.string(), z.array(z.object({ HostIp: z.string(), HostPort: z.string() })))
+    .nullable(),
+  StartTime: z.string(),
+  FinishTime: z.string(),
+  ExitCode: z.number().int().nullable(),
+  Error: z.string(),
+  // Absent in a worker that does not stamp its reports: then only the forward rule applies.
+  Placement: count.optional(),
+  Revision: count.optional(),
+  FailureCause: z.enum(["", "task", "infrastructure"]).optional(),
+})).max(10_000);
+
+function parseAs<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
+  const result = schema.safeParse(body);
+  if (!result.success) throw new CubeError(400, `Invalid ${what}: ${formatIssues(result.error)}`);
+  return result.data;
+}
+
+/** A node name from a route. */
+export function parseNodeName(name: string): string {
+  return parseAs(nodeName, name, "node name");
+}
+
+/** `POST /nodes`. */
+export function parseHeartbeat(body: unknown): Heartbeat {
+  const heartbeat = parseAs(heartbeatInput, body, "heartbeat");
+  return { ...heartbeat, Api: heartbeat.Api.replace(/\/$/, "") };
+}
+
+/** `POST /nodes/{name}/tasks`. */
+export function parseReport(body: unknown): Task[] {
+  return parseAs(reportInput, body, "task report") as unknown as Task[];
 }

@@ -58,6 +58,25 @@ export function isTerminal(state: State): boolean {
   return state === State.Completed || state === State.Failed;
 }
 
+/** How far along its life a task is: a worker's reports only ever move a task forward. */
+const PROGRESS: Readonly<Record<State, number>> = {
+  [State.Pending]: 0,
+  [State.Scheduled]: 1,
+  [State.Running]: 2,
+  [State.Completed]: 3,
+  [State.Failed]: 3,
+};
+
+/**
+ * Whether a worker's report may move a task from `from` to `to`: onward (Scheduled →
+ * Running → Completed or Failed), or to the same live state with new facts. Never back,
+ * never out of a finished state: restarts and moves are the manager's, not a report's.
+ */
+export function isForward(from: State, to: State): boolean {
+  if (PROGRESS[to] > PROGRESS[from]) return true;
+  return from === to && !isTerminal(from);
+}
+
 export function stateName(state: State): string {
   return STATE_NAMES[state] ?? `Unknown(${state})`;
 }

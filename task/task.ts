@@ -78,7 +78,26 @@ export interface Task {
   ExitCode: number | null;
   /** When the task was first accepted. */
   CreateTime: string;
+  /**
+   * The manager's count of placements of this task (a first placement, a restart, a move
+   * to another node each add one). A worker's report belongs to one placement; reports
+   * of an older one are stale.
+   */
+  Placement: number;
+  /**
+   * The worker's count of changes to this task's record: it only increases, survives the
+   * worker's restarts, and lets the manager ignore a report older than one it holds.
+   */
+  Revision: number;
+  /**
+   * Who caused the last failure: `"task"` (it exited, failed its health check or could
+   * not start) or `"infrastructure"` (the Docker engine restarted, the node was lost),
+   * which does not use up the task's restarts. `""` while nothing failed.
+   */
+  FailureCause: FailureCause;
 }
+
+export type FailureCause = "" | "task" | "infrastructure";
 
 export interface TaskEvent {
   ID: string;
@@ -119,6 +138,9 @@ export function newTask(fields: Partial<Task> & Pick<Task, "Image">): Task {
     MaxRestarts: DEFAULT_MAX_RESTARTS,
     ExitCode: null,
     CreateTime: new Date().toISOString(),
+    Placement: 0,
+    Revision: 0,
+    FailureCause: "",
   };
   return { ...zero, ...fields };
 }

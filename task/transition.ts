@@ -1,4 +1,4 @@
-import { CubeError } from "../http/errors.ts";
+import { CubeError } from "../lib/errors.ts";
 import { isValidTransition, type State, stateName } from "./state.ts";
 import type { Task } from "./task.ts";
 

@@ -6,7 +6,7 @@
 
 import { Hono } from "hono";
 import { createApi, logQuery, readJson, streamSignal } from "../http/app.ts";
-import { CubeError } from "../http/errors.ts";
+import { CubeError } from "../lib/errors.ts";
 import { parseTaskEvent, parseTaskId } from "../task/mod.ts";
 import type { NodeAgent } from "./agent.ts";
 

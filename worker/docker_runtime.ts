@@ -7,7 +7,7 @@
  */
 
 import Docker from "dockerode";
-import { CubeError, errorMessage } from "../http/errors.ts";
+import { CubeError, errorMessage } from "../lib/errors.ts";
 import type { PortBinding, Task } from "../task/mod.ts";
 import { demultiplex } from "./docker_logs.ts";
 

@@ -8,7 +8,7 @@
  */
 
 import { sleep } from "../lib/async.ts";
-import { errorMessage } from "../http/errors.ts";
+import { errorMessage } from "../lib/errors.ts";
 import { DEFAULT_HEALTH, State, type Task } from "../task/mod.ts";
 
 /** The URL a task's `HealthCheck` path is probed at, or null when no port is published. */

@@ -3,15 +3,19 @@
  * stats and pushes every task change as it happens, so the manager learns of a start or
  * an exit within milliseconds instead of at its next poll.
  *
- * Changes are coalesced per task and sent in order by one sender; what cannot be sent
- * (the manager is down) is kept and sent with the next heartbeat that gets through.
+ * Changes are coalesced per task (the newest record wins) and sent in order by one
+ * sender, in batches that stay under the manager's body limit however many piled up.
+ * What cannot be sent (the manager is down, or cannot store) is kept and sent with the
+ * next heartbeat that gets through. A batch the manager refuses as too large is split;
+ * one it refuses as invalid is dropped with a log line: neither is "unreachable".
  *
  * @module
  */
 
-import { fetchFailure } from "../http/errors.ts";
-import { sleep } from "../lib/async.ts";
-import { nodeStats, type Task } from "../task/mod.ts";
+import { type Clock, systemClock } from "../lib/clock.ts";
+import { fetchFailure, messageIn } from "../lib/errors.ts";
+import { httpTransport, type Transport } from "../lib/transport.ts";
+import { MAX_REPORT_BYTES, nodeStats, type Task } from "../task/mod.ts";
 import type { NodeAgent } from "./agent.ts";
 
 export interface ManagerLinkOptions {
@@ -20,7 +24,18 @@ export interface ManagerLinkOptions {
   advertiseUrl: string;
   worker: Pick<NodeAgent, "name" | "stats">;
   heartbeatIntervalMs?: number;
+  /** Largest batch of reports in one request, in bytes of JSON. */
+  maxBatchBytes?: number;
+  clock?: Clock;
+  transport?: Transport;
   log?: (message: string) => void;
+}
+
+/** The manager answered, but not with success. */
+class Refused extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
 }
 
 export class ManagerLink {
@@ -28,18 +43,25 @@ export class ManagerLink {
   readonly #api: string;
   readonly #worker: Pick<NodeAgent, "name" | "stats">;
   readonly #intervalMs: number;
+  readonly #maxBatchBytes: number;
+  readonly #clock: Clock;
+  readonly #transport: Transport;
   readonly #log: (message: string) => void;
   readonly #closing = new AbortController();
   #unsent = new Map<string, Task>();
   #sending: Promise<void> | null = null;
   #loop: Promise<void> | null = null;
   #reachable = true;
+  #holding = false;
 
   constructor(options: ManagerLinkOptions) {
     this.#manager = options.managerUrl.replace(/\/$/, "");
     this.#api = options.advertiseUrl.replace(/\/$/, "");
     this.#worker = options.worker;
     this.#intervalMs = options.heartbeatIntervalMs ?? 1_000;
+    this.#maxBatchBytes = options.maxBatchBytes ?? MAX_REPORT_BYTES;
+    this.#clock = options.clock ?? systemClock;
+    this.#transport = options.transport ?? httpTransport;
     this.#log = options.log ?? ((m) => console.log(`[worker ${this.#worker.name}] ${m}`));
   }
 
@@ -53,37 +75,86 @@ export class ManagerLink {
     await this.#sending;
   }
 
+  /** Reports waiting to be sent: at most one per task. */
+  get unsent(): number {
+    return this.#unsent.size;
+  }
+
   /** Queues a task change for the manager and sends it now. */
   report(task: Task): void {
     this.#unsent.set(task.ID, task);
     this.#flush();
   }
 
-  async #post(path: string, body: unknown): Promise<void> {
-    const response = await fetch(`${this.#manager}${path}`, {
+  async #post(path: string, body: string): Promise<void> {
+    const response = await this.#transport(`${this.#manager}${path}`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(5_000),
-    });
+      body,
+    }, 5_000);
     const text = await response.text();
-    if (!response.ok) throw new Error(`${response.status} ${text}`);
+    if (!response.ok) {
+      throw new Refused(response.status, `${response.status} ${messageIn(text) ?? text}`);
+    }
+  }
+
+  /** Splits reports into request bodies of at most `#maxBatchBytes`. */
+  #batches(tasks: Task[]): { tasks: Task[]; body: string }[] {
+    const batches: { tasks: Task[]; body: string }[] = [];
+    let current: Task[] = [];
+    let parts: string[] = [];
+    let bytes = 2;
+    for (const task of tasks) {
+      const json = JSON.stringify(task);
+      if (current.length > 0 && bytes + json.length + 1 > this.#maxBatchBytes) {
+        batches.push({ tasks: current, body: `[${parts.join(",")}]` });
+        [current, parts, bytes] = [[], [], 2];
+      }
+      current.push(task);
+      parts.push(json);
+      bytes += json.length + 1;
+    }
+    if (current.length > 0) batches.push({ tasks: current, body: `[${parts.join(",")}]` });
+    return batches;
   }
 
   #flush(): void {
-    if (this.#sending || this.#unsent.size === 0) return;
+    if (this.#sending || this.#unsent.size === 0 || !this.#reachable || this.#holding) return;
     this.#sending = (async () => {
-      while (this.#unsent.size > 0 && this.#reachable) {
-        const batch = this.#unsent;
+      while (this.#unsent.size > 0 && this.#reachable && !this.#holding) {
+        const queue = this.#batches([...this.#unsent.values()]);
         this.#unsent = new Map();
-        try {
-          await this.#post(`/nodes/${encodeURIComponent(this.#worker.name)}/tasks`, [
-            ...batch.values(),
-          ]);
-        } catch (error) {
-          // Keep what was not sent, unless a newer change of the same task came meanwhile.
-          for (const [id, task] of batch) if (!this.#unsent.has(id)) this.#unsent.set(id, task);
-          this.#failed(error);
+        while (queue.length > 0) {
+          const batch = queue.shift()!;
+          try {
+            await this.#post(`/nodes/${encodeURIComponent(this.#worker.name)}/tasks`, batch.body);
+            continue;
+          } catch (error) {
+            if (error instanceof Refused && error.status === 413 && batch.tasks.length > 1) {
+              // The manager takes less than we thought: halve it and go on.
+              const half = Math.ceil(batch.tasks.length / 2);
+              queue.unshift(
+                ...this.#batches(batch.tasks.slice(0, half)),
+                ...this.#batches(batch.tasks.slice(half)),
+              );
+              continue;
+            }
+            if (error instanceof Refused && error.status >= 400 && error.status < 500) {
+              if (error.status === 404) {
+                // Not joined (the manager forgot this node): keep them for after the next heartbeat.
+                this.#keep([batch, ...queue]);
+                this.#holding = true;
+                return;
+              }
+              this.#log(
+                `the manager refused ${batch.tasks.length} task reports (${error.message}); dropped`,
+              );
+              continue;
+            }
+            this.#keep([batch, ...queue]);
+            this.#failed(error);
+            return;
+          }
         }
       }
     })().finally(() => {
@@ -91,10 +162,16 @@ export class ManagerLink {
     });
   }
 
-  #failed(error: unknown): void {
-    if (this.#reachable) {
-      this.#log(`cannot reach the manager at ${this.#manager}: ${fetchFailure(error)}`);
+  /** Keeps what was not sent, unless a newer change of the same task came meanwhile. */
+  #keep(batches: { tasks: Task[] }[]): void {
+    for (const batch of batches) {
+      for (const task of batch.tasks) if (!this.#unsent.has(task.ID)) this.#unsent.set(task.ID, task);
     }
+  }
+
+  #failed(error: unknown): void {
+    const reason = error instanceof Refused ? `it answered ${error.message}` : fetchFailure(error);
+    if (this.#reachable) this.#log(`cannot report to the manager at ${this.#manager}: ${reason}`);
     this.#reachable = false;
   }
 
@@ -103,14 +180,18 @@ export class ManagerLink {
     while (!signal.aborted) {
       try {
         const stats = nodeStats(await this.#worker.stats());
-        await this.#post("/nodes", { Name: this.#worker.name, Api: this.#api, Stats: stats });
+        await this.#post(
+          "/nodes",
+          JSON.stringify({ Name: this.#worker.name, Api: this.#api, Stats: stats }),
+        );
         if (!this.#reachable) this.#log(`the manager at ${this.#manager} answers again`);
         this.#reachable = true;
+        this.#holding = false;
         this.#flush();
       } catch (error) {
         this.#failed(error);
       }
-      await sleep(this.#intervalMs, signal);
+      await this.#clock.sleep(this.#intervalMs, signal);
     }
   }
 }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { statfs } from "node:fs/promises";
 import type { CpuStat, DiskStats, LoadStats, MemStats, Stats } from "../task/stats.ts";
 
 export type { Stats };
@@ -58,29 +59,18 @@ export async function readLoadAvg(): Promise<LoadStats> {
   };
 }
 
-/** Disk figures of the filesystem holding `path`, from `df` (Deno has no statfs). */
+/**
+ * Disk figures of the filesystem holding `path`, from `statfs(2)` (through `node:fs`,
+ * which Deno implements): no `df` process per heartbeat.
+ */
 export async function readDisk(path = "/"): Promise<DiskStats> {
   try {
-    const out = await new Deno.Command("df", {
-      args: ["-k", "-P", path],
-      stdout: "piped",
-      stderr: "null",
-    })
-      .output();
-    const fields = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!.split(/\s+/);
-    const inodes = await new Deno.Command("df", {
-      args: ["-i", "-P", path],
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    const inodeFields = new TextDecoder().decode(inodes.stdout).trim().split("\n").at(-1)!.split(
-      /\s+/,
-    );
+    const fs = await statfs(path);
     return {
-      all: Number(fields[1]) * 1024,
-      used: Number(fields[2]) * 1024,
-      free: Number(fields[3]) * 1024,
-      freeInodes: Number(inodeFields[3]) || 0,
+      all: fs.blocks * fs.bsize,
+      used: (fs.blocks - fs.bfree) * fs.bsize,
+      free: fs.bavail * fs.bsize,
+      freeInodes: fs.ffree,
     };
   } catch {
     return { all: 0, used: 0, free: 0, freeInodes: 0 };

@@ -1,32 +1,36 @@
 /**
  * The node agent: keeps the tasks sent to it running as containers, records every fact
- * in its store, and recovers from its own crash by adopting its labelled containers.
+ * through its one writer (`TaskRecords`), and recovers from its own crash by adopting
+ * its labelled containers.
  *
  * Durability: an acknowledged request is first written as an *intent* (the desired
  * state of the task); the intent is deleted only once carried out. A worker killed at
  * any point replays the intents it finds on start, so nothing acknowledged is lost, and
- * it adopts running containers instead of starting them again, so nothing is doubled.
+ * it keeps or adopts running containers instead of starting them again, so nothing is
+ * doubled and nothing healthy is removed.
  *
  * @module
  */
 
 import { sleep } from "../lib/async.ts";
-import { CubeError, errorMessage } from "../http/errors.ts";
+import { CubeError, errorMessage } from "../lib/errors.ts";
 import type { Database, Store } from "../store/mod.ts";
 import {
   describeTask,
+  type FailureCause,
   isActive,
   isTerminal,
+  isZeroTime,
   State,
   type Task,
   type TaskEvent,
-  transition,
 } from "../task/mod.ts";
 import type { ContainerState, DockerRuntime } from "./docker_runtime.ts";
 import type { AgentHealth, NodeAgent, SubmitResult } from "./agent.ts";
 import { HealthMonitor } from "./health.ts";
 import { KeyedQueue } from "./keyed_queue.ts";
 import { type Stats, StatsCollector } from "./stats.ts";
+import { TaskRecords } from "./task_records.ts";
 
 export interface WorkerOptions {
   /** This node's name; labels its containers, so it must be stable across restarts. */
@@ -39,6 +43,8 @@ export interface WorkerOptions {
   stopGraceSeconds?: number;
   /** Safety-net poll of container states (Docker events are the fast path), in ms. */
   reconcileIntervalMs?: number;
+  /** Finished tasks' records and containers are removed this long after they finished, in ms. */
+  taskRetentionMs?: number;
   /**
    * What this node offers the scheduler, when not all of the machine (like Nomad's
    * `cpu_total_compute`/`memory_total_mb`): cores and bytes.
@@ -49,6 +55,9 @@ export interface WorkerOptions {
   log?: (message: string) => void;
 }
 
+/** A container that ended this close to a loss of the Docker engine ended because of it. */
+const ENGINE_LOSS_MARGIN_MS = 30_000;
+
 function exitReason(state: ContainerState): string {
   if (state.oomKilled) return `container was killed: out of memory (exit code ${state.exitCode})`;
   const signal = state.exitCode > 128 ? ` (killed by signal ${state.exitCode - 128})` : "";
@@ -58,11 +67,12 @@ function exitReason(state: ContainerState): string {
 export class Worker implements NodeAgent {
   readonly name: string;
   readonly runtime: DockerRuntime;
-  readonly #tasks: Store<Task>;
+  readonly records: TaskRecords;
   readonly #intents: Store<TaskEvent>;
   readonly #queue: KeyedQueue;
   readonly #stopGraceSeconds: number;
   readonly #reconcileIntervalMs: number;
+  readonly #retentionMs: number;
   readonly #stats = new StatsCollector();
   readonly #closing = new AbortController();
   readonly #loops: Promise<void>[] = [];
@@ -70,27 +80,40 @@ export class Worker implements NodeAgent {
   readonly #health: HealthMonitor;
   readonly #capacity: { cpu?: number; memory?: number; disk?: number };
   #recovered = false;
-  onChange: (task: Task) => void;
+  /** When the Docker engine's event stream was last lost (an engine restart kills containers). */
+  #engineLostAt: number | null = null;
+  #onChange: (task: Task) => void;
 
   constructor(options: WorkerOptions) {
     this.name = options.name;
     this.runtime = options.runtime;
-    this.#tasks = options.db.store<Task>("tasks");
+    this.records = new TaskRecords(options.db.store<Task>("tasks"));
     this.#intents = options.db.store<TaskEvent>("intents");
     this.#queue = new KeyedQueue(options.concurrency ?? 8);
     this.#stopGraceSeconds = options.stopGraceSeconds ?? 10;
     this.#reconcileIntervalMs = options.reconcileIntervalMs ?? 5_000;
-    this.onChange = options.onChange ?? (() => {});
+    this.#retentionMs = options.taskRetentionMs ?? 24 * 3_600_000;
+    this.#onChange = options.onChange ?? (() => {});
     this.#capacity = options.capacity ?? {};
     this.#log = options.log ?? ((m) => console.log(`[worker ${this.name}] ${m}`));
+    this.records.onChange = (task) => {
+      if (!this.#closing.signal.aborted) this.#health.sync(task);
+      this.#onChange(task);
+    };
     this.#health = new HealthMonitor((task, reason) => {
       this.#queue.run(task.ID, () => this.#failUnhealthy(task.ID, task.ContainerID, reason))
         .catch((error) => this.#log(`task ${task.ID}: ${errorMessage(error)}`));
     });
   }
 
-  /** Recovers from the store and Docker, then starts watching containers. */
+  /** Called after every change of a task's record (the manager link pushes it). */
+  set onChange(listener: (task: Task) => void) {
+    this.#onChange = listener;
+  }
+
+  /** Loads its records, recovers its containers, then starts watching them. */
   async start(): Promise<void> {
+    await this.records.load();
     try {
       await this.#recover();
       this.#recovered = true;
@@ -114,17 +137,16 @@ export class Worker implements NodeAgent {
 
   // --- the API's verbs ----------------------------------------------------------------
 
-  async get(id: string): Promise<Task | null> {
-    return (await this.#tasks.get(id))?.value ?? null;
+  get(id: string): Promise<Task | null> {
+    return Promise.resolve(this.records.get(id));
   }
 
-  async list(): Promise<Task[]> {
-    return (await this.#tasks.list()).map((e) => e.value);
+  list(): Promise<Task[]> {
+    return Promise.resolve(this.records.list());
   }
 
   async stats(): Promise<Stats> {
-    const tasks = await this.list();
-    const stats = await this.#stats.read(tasks.filter((t) => isActive(t.State)).length);
+    const stats = await this.#stats.read(this.records.activeCount);
     const { cpu, memory, disk } = this.#capacity;
     if (cpu) stats.CpuCores = cpu;
     if (memory) {
@@ -142,41 +164,54 @@ export class Worker implements NodeAgent {
 
   /**
    * Accepts a `TaskEvent`. A desired state of Completed (on the event or its task) stops
-   * the task; anything else runs it. Returns as soon as the intent is stored.
+   * the task; anything else runs it. Returns as soon as the record and intent are stored.
    */
-  async submit(event: TaskEvent): Promise<SubmitResult> {
+  submit(event: TaskEvent): Promise<SubmitResult> {
     const id = event.Task.ID;
     if (event.State === State.Completed || event.Task.State === State.Completed) {
-      return { task: await this.stop(id), created: false };
+      return this.stop(id).then((task) => ({ task, created: false }));
     }
-    const existing = await this.get(id);
-    const intent = await this.#intents.get(id);
-    if (existing && isActive(existing.State) && intent?.value.State !== State.Completed) {
-      return { task: existing, created: false };
-    }
-    const incoming: Task = { ...event.Task, Node: this.name, ContainerID: "", Error: "" };
-    const task = existing
-      ? transition(existing, State.Scheduled, { ...incoming, CreateTime: existing.CreateTime })
-      : transition({ ...incoming, State: State.Pending }, State.Scheduled);
-    await this.#tasks.put(id, task);
-    await this.#intents.put(id, { ...event, State: State.Running, Task: task });
-    this.#enqueue(id);
-    this.onChange(task);
-    return { task, created: true };
+    return this.records.hold(id, async (write) => {
+      const existing = this.records.get(id);
+      const intent = await this.#intents.get(id);
+      const placement = event.Task.Placement || existing?.Placement || 0;
+      if (existing && isActive(existing.State) && intent?.value.State !== State.Completed) {
+        if (existing.Placement === placement) return { task: existing, created: false };
+        // Placed here again while its copy still runs: the copy is the new placement.
+        const task = await write((t) => t && { ...t, Placement: placement });
+        return { task: task!, created: false };
+      }
+      const task = (await write(() => ({
+        ...event.Task,
+        State: State.Scheduled,
+        Node: this.name,
+        ContainerID: "",
+        Error: "",
+        FailureCause: "",
+        Placement: placement,
+        Revision: existing?.Revision ?? 0,
+        CreateTime: existing?.CreateTime ?? event.Task.CreateTime,
+      })))!;
+      await this.#intents.put(id, { ...event, State: State.Running, Task: task });
+      this.#enqueue(id);
+      return { task, created: true };
+    });
   }
 
   /** Stops a task (grace period, then removal); 404 when this worker never had it. */
-  async stop(id: string): Promise<Task> {
-    const task = await this.get(id);
-    if (!task) throw new CubeError(404, `Task ${id} not found on worker ${this.name}`);
-    await this.#intents.put(id, {
-      ID: crypto.randomUUID(),
-      State: State.Completed,
-      Timestamp: new Date().toISOString(),
-      Task: task,
+  stop(id: string): Promise<Task> {
+    return this.records.hold(id, async () => {
+      const task = this.records.get(id);
+      if (!task) throw new CubeError(404, `Task ${id} not found on worker ${this.name}`);
+      await this.#intents.put(id, {
+        ID: crypto.randomUUID(),
+        State: State.Completed,
+        Timestamp: new Date().toISOString(),
+        Task: task,
+      });
+      this.#enqueue(id);
+      return task;
     });
-    this.#enqueue(id);
-    return task;
   }
 
   /** The task's container output; see `DockerRuntime.logs`. */
@@ -184,12 +219,12 @@ export class Worker implements NodeAgent {
     id: string,
     options: { follow: boolean; tail?: number; signal: AbortSignal },
   ): Promise<ReadableStream<Uint8Array>> {
-    const task = await this.get(id);
+    const task = this.records.get(id);
     if (!task) throw new CubeError(404, `Task ${id} not found on worker ${this.name}`);
     if (!task.ContainerID) {
       throw new CubeError(409, `Task ${describeTask(task)} has no container yet: no logs`);
     }
-    return this.runtime.logs(task.ContainerID, options);
+    return await this.runtime.logs(task.ContainerID, options);
   }
 
   /** Answers `GET /health`: degraded, with the engine's error, when Docker does not answer. */
@@ -215,30 +250,38 @@ export class Worker implements NodeAgent {
     );
   }
 
-  async #save(task: Task): Promise<Task> {
-    await this.#tasks.put(task.ID, task);
-    if (!this.#closing.signal.aborted) this.#health.sync(task);
-    this.onChange(task);
-    return task;
+  /** Whether a container that ended at `finishedAt` ended because the engine went away. */
+  #cause(finishedAt: string): FailureCause {
+    if (this.#engineLostAt === null || isZeroTime(finishedAt)) return "task";
+    return Math.abs(Date.parse(finishedAt) - this.#engineLostAt) < ENGINE_LOSS_MARGIN_MS
+      ? "infrastructure"
+      : "task";
   }
 
   /** A task that failed its health checks: stop its container and mark it Failed. */
   async #failUnhealthy(id: string, containerId: string, reason: string): Promise<void> {
-    const task = await this.get(id);
+    const task = this.records.get(id);
     if (!task || task.State !== State.Running || task.ContainerID !== containerId) return;
     this.#log(`task ${describeTask(task)}: ${reason}; stopping it`);
     await this.runtime.stop(containerId, this.#stopGraceSeconds);
-    await this.#save(transition(task, State.Failed, {
-      Error: reason,
-      ExitCode: null,
-      FinishTime: new Date().toISOString(),
-    }));
+    await this.records.change(id, (t) =>
+      t?.State === State.Running && t.ContainerID === containerId
+        ? {
+          ...t,
+          State: State.Failed,
+          Error: reason,
+          ExitCode: null,
+          FailureCause: "task",
+          FinishTime: new Date().toISOString(),
+        }
+        : null
+    );
   }
 
   async #apply(id: string): Promise<void> {
     const intent = await this.#intents.get(id);
     if (!intent) return;
-    const task = await this.get(id);
+    const task = this.records.get(id);
     if (task) {
       if (intent.value.State === State.Completed) await this.#stopNow(task);
       else await this.#startNow(task);
@@ -247,83 +290,123 @@ export class Worker implements NodeAgent {
   }
 
   async #startNow(task: Task): Promise<void> {
-    const leftovers = await this.runtime.list(this.name, task.ID);
-    const running = leftovers.find((c) => c.running && !isTerminal(task.State));
-    if (running && task.State === State.Scheduled) {
+    const containers = await this.runtime.list(this.name, task.ID);
+    if (task.State === State.Running) {
+      // Replayed after a crash that came after the start was recorded: its container is
+      // the task. Keep it; only true leftovers go.
+      const own = containers.find((c) => c.id === task.ContainerID && c.running);
+      if (own) {
+        for (const old of containers) if (old.id !== own.id) await this.runtime.remove(old.id);
+        return;
+      }
+      await this.#observe(task.ID, true);
+      return;
+    }
+    if (task.State !== State.Scheduled) return;
+    const running = containers.find((c) => c.running);
+    if (running) {
       // Started before a crash but not recorded: adopt it rather than start a second one.
       const state = await this.runtime.inspect(running.id);
       if (state?.running) {
+        for (const old of containers) if (old.id !== state.id) await this.runtime.remove(old.id);
         this.#log(`adopted the running container of task ${describeTask(task)}`);
-        await this.#save(transition(task, State.Running, {
-          ContainerID: state.id,
-          ContainerName: state.name,
-          HostPorts: state.hostPorts,
-          StartTime: state.startedAt,
-        }));
+        await this.records.change(task.ID, (t) =>
+          t?.State === State.Scheduled
+            ? {
+              ...t,
+              State: State.Running,
+              ContainerID: state.id,
+              ContainerName: state.name,
+              HostPorts: state.hostPorts,
+              StartTime: state.startedAt,
+            }
+            : null
+        );
         return;
       }
     }
-    for (const old of leftovers) await this.runtime.remove(old.id);
-    if (task.State !== State.Scheduled) return;
+    for (const old of containers) await this.runtime.remove(old.id);
     try {
       const started = await this.runtime.start(task, this.name);
       for (const warning of started.warnings) this.#log(`task ${describeTask(task)}: ${warning}`);
-      await this.#save(transition(task, State.Running, {
-        ContainerID: started.containerId,
-        ContainerName: started.name,
-        HostPorts: started.hostPorts,
-        StartTime: started.startTime,
-        ExitCode: null,
-        Error: "",
-      }));
+      await this.records.change(task.ID, (t) =>
+        t?.State === State.Scheduled
+          ? {
+            ...t,
+            State: State.Running,
+            ContainerID: started.containerId,
+            ContainerName: started.name,
+            HostPorts: started.hostPorts,
+            StartTime: started.startTime,
+            ExitCode: null,
+            Error: "",
+          }
+          : null
+      );
       this.#log(`task ${describeTask(task)} running in ${started.containerId.slice(0, 12)}`);
     } catch (error) {
       const reason = errorMessage(error);
       this.#log(`task ${describeTask(task)} failed to start: ${reason}`);
-      await this.#save(transition(task, State.Failed, {
-        Error: reason,
-        FinishTime: new Date().toISOString(),
-      }));
+      await this.records.change(task.ID, (t) =>
+        t?.State === State.Scheduled
+          ? {
+            ...t,
+            State: State.Failed,
+            Error: reason,
+            FailureCause: "task",
+            FinishTime: new Date().toISOString(),
+          }
+          : null
+      );
     }
   }
 
   async #stopNow(task: Task): Promise<void> {
     const containers = await this.runtime.list(this.name, task.ID);
     for (const c of containers) await this.runtime.stop(c.id, this.#stopGraceSeconds);
-    if (isTerminal(task.State)) return; // a finished task keeps its state; its container is gone
-    await this.#save(transition(task, State.Completed, {
-      FinishTime: new Date().toISOString(),
-    }));
-    this.#log(`task ${describeTask(task)} stopped`);
+    // A finished task keeps its state; its container is stopped.
+    const stopped = await this.records.change(task.ID, (t) =>
+      t && !isTerminal(t.State)
+        ? { ...t, State: State.Completed, FinishTime: new Date().toISOString() }
+        : null
+    );
+    if (stopped && stopped !== task) this.#log(`task ${describeTask(task)} stopped`);
   }
 
   /** Folds what Docker says about a Running task's container into its record. */
-  async #observe(id: string): Promise<void> {
-    const task = await this.get(id);
-    if (!task || task.State !== State.Running || (await this.#intents.get(id))) return;
-    const state = await this.runtime.inspect(task.ContainerID);
+  async #observe(id: string, replaying = false): Promise<void> {
+    const task = this.records.get(id);
+    if (!task || task.State !== State.Running) return;
+    if (!replaying && (await this.#intents.get(id))) return;
+    const containerId = task.ContainerID;
+    const state = await this.runtime.inspect(containerId);
     if (state?.running) return;
-    if (!state) {
-      await this.#save(transition(task, State.Failed, {
-        Error: `container ${task.ContainerID.slice(0, 12)} disappeared (removed outside cube)`,
-        FinishTime: new Date().toISOString(),
-      }));
-    } else {
-      await this.#save(transition(task, state.exitCode === 0 ? State.Completed : State.Failed, {
+    const now = new Date().toISOString();
+    const facts: Partial<Task> = !state
+      ? {
+        State: State.Failed,
+        Error: `container ${containerId.slice(0, 12)} disappeared (removed outside cube)`,
+        FailureCause: this.#cause(now),
+        FinishTime: now,
+      }
+      : {
+        State: state.exitCode === 0 ? State.Completed : State.Failed,
         ExitCode: state.exitCode,
         Error: state.exitCode === 0 ? "" : exitReason(state),
+        FailureCause: state.exitCode === 0 ? "" : this.#cause(state.finishedAt),
         FinishTime: state.finishedAt,
-      }));
-    }
-    this.#log(`task ${describeTask(task)}: container stopped on its own`);
+      };
+    const changed = await this.records.change(id, (t) =>
+      t?.State === State.Running && t.ContainerID === containerId ? { ...t, ...facts } : null
+    );
+    if (changed !== task) this.#log(`task ${describeTask(task)}: container stopped on its own`);
   }
 
-  // --- recovery and watching --------------------------------------------------------------
+  // --- recovery, watching and forgetting ---------------------------------------------------
 
   async #recover(): Promise<void> {
     const containers = await this.runtime.list(this.name);
-    const known = new Map<string, Task>();
-    for (const { value: task } of await this.#tasks.list()) known.set(task.ID, task);
+    const known = new Map(this.records.list().map((t) => [t.ID, t]));
     const intents = new Set((await this.#intents.list()).map((e) => e.key));
 
     for (const task of known.values()) {
@@ -371,6 +454,7 @@ export class Worker implements NodeAgent {
       } catch (error) {
         if (!signal.aborted) this.#log(`Docker event stream lost: ${errorMessage(error)}`);
       }
+      if (!signal.aborted) this.#engineLostAt = Date.now();
       await sleep(1_000, signal);
     }
   }
@@ -385,14 +469,33 @@ export class Worker implements NodeAgent {
           await this.#recover();
           this.#recovered = true;
         }
-        for (const task of await this.list()) {
-          if (task.State === State.Running) {
-            await this.#queue.run(task.ID, () => this.#observe(task.ID));
-          }
+        for (const id of this.records.running()) {
+          await this.#queue.run(id, () => this.#observe(id));
         }
+        await this.#collect();
       } catch (error) {
         this.#log(`reconcile failed: ${errorMessage(error)}`);
       }
+    }
+  }
+
+  /** Forgets finished tasks past their retention, with their containers. */
+  async #collect(): Promise<void> {
+    const now = Date.now();
+    for (const task of this.records.list()) {
+      if (!isTerminal(task.State)) continue;
+      const finished = Date.parse(isZeroTime(task.FinishTime) ? task.CreateTime : task.FinishTime);
+      if (now - finished <= this.#retentionMs) continue;
+      await this.#queue.run(task.ID, () =>
+        this.records.hold(task.ID, async () => {
+          const current = this.records.get(task.ID);
+          if (!current || !isTerminal(current.State) || await this.#intents.get(task.ID)) return;
+          for (const c of await this.runtime.list(this.name, task.ID)) {
+            await this.runtime.remove(c.id);
+          }
+          await this.records.remove(task.ID);
+        })
+      );
     }
   }
 }

@@ -7,7 +7,7 @@
  */
 
 import { startFleet } from "../../sim/mod.ts";
-import { tempDir } from "../../tests/helpers/wait.ts";
+import { tempDir } from "../../testing/wait.ts";
 import { ms, type Section, summarize } from "../report.ts";
 import { startManagerProcess, submitAll } from "./common.ts";
 

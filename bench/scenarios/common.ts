@@ -5,8 +5,8 @@
  * @module
  */
 
-import { type CubeProcess, spawnCube, waitForHealth } from "../../tests/helpers/process.ts";
-import { freePort, waitFor } from "../../tests/helpers/wait.ts";
+import { type CubeProcess, spawnCube, waitForHealth } from "../../testing/process.ts";
+import { freePort, waitFor } from "../../testing/wait.ts";
 import { State, type Task } from "../../task/mod.ts";
 import { pool } from "../report.ts";
 

@@ -12,9 +12,9 @@
 import Docker from "dockerode";
 import { startFleet } from "../../sim/mod.ts";
 import type { Task } from "../../task/mod.ts";
-import { removeContainersOf, SLEEP_IMAGE, uniqueName } from "../../tests/helpers/docker.ts";
-import { type CubeProcess, spawnCube, waitForHealth } from "../../tests/helpers/process.ts";
-import { freePort, tempDir, waitFor } from "../../tests/helpers/wait.ts";
+import { removeContainersOf, SLEEP_IMAGE, uniqueName } from "../../testing/docker.ts";
+import { type CubeProcess, spawnCube, waitForHealth } from "../../testing/process.ts";
+import { freePort, tempDir, waitFor } from "../../testing/wait.ts";
 import { ms, type Section, summarize, verdict } from "../report.ts";
 import { isRunning, listTasks, startManagerProcess, submitAll, waitForTasks } from "./common.ts";
 

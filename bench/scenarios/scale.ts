@@ -8,7 +8,7 @@
  */
 
 import { startFleet } from "../../sim/mod.ts";
-import { tempDir, waitFor } from "../../tests/helpers/wait.ts";
+import { tempDir, waitFor } from "../../testing/wait.ts";
 import { memoryOf, mib, ms, type Section, summarize, verdict } from "../report.ts";
 import { isRunning, listTasks, startManagerProcess, submitAll, waitForTasks } from "./common.ts";
 

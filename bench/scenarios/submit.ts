@@ -9,8 +9,8 @@
  */
 
 import Docker from "dockerode";
-import { startCluster } from "../../tests/helpers/cluster.ts";
-import { SLEEP_IMAGE } from "../../tests/helpers/docker.ts";
+import { startCluster } from "../../testing/cluster.ts";
+import { SLEEP_IMAGE } from "../../testing/docker.ts";
 import { State } from "../../task/mod.ts";
 import { ms, pool, ratio, type Section, summarize, verdict } from "../report.ts";
 import { submitTask } from "./common.ts";

@@ -3,7 +3,7 @@
  * size against the real engine and must finish cleanly. Timings are not asserted.
  */
 import assert from "node:assert/strict";
-import { docker } from "../helpers/docker.ts";
+import { docker } from "../../testing/docker.ts";
 import { LABEL_WORKER } from "../../worker/docker_runtime.ts";
 
 const MAIN = new URL("../../bench/main.ts", import.meta.url).pathname;

@@ -11,9 +11,9 @@ import {
   removeContainersOf,
   SLEEP_IMAGE,
   uniqueName,
-} from "../helpers/docker.ts";
-import { type CubeProcess, spawnCube, waitForHealth } from "../helpers/process.ts";
-import { freePort, request, tempDir, waitFor } from "../helpers/wait.ts";
+} from "../../testing/docker.ts";
+import { type CubeProcess, spawnCube, waitForHealth } from "../../testing/process.ts";
+import { freePort, request, tempDir, waitFor } from "../../testing/wait.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 

@@ -4,9 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { State } from "../../task/mod.ts";
-import { containersOf, docker, SLEEP_IMAGE } from "../helpers/docker.ts";
-import { startCluster } from "../helpers/cluster.ts";
-import { request, waitFor } from "../helpers/wait.ts";
+import { containersOf, docker, SLEEP_IMAGE } from "../../testing/docker.ts";
+import { startCluster } from "../../testing/cluster.ts";
+import { request, waitFor } from "../../testing/wait.ts";
 
 const GiB = 1024 ** 3;
 

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { State } from "../../task/mod.ts";
-import { startWorker } from "../../cli/start.ts";
+import { startWorker } from "../../roles/start.ts";
 import {
   containersOf,
   docker,
@@ -12,9 +12,9 @@ import {
   removeContainersOf,
   SLEEP_IMAGE,
   uniqueName,
-} from "../helpers/docker.ts";
-import { FAST, startCluster } from "../helpers/cluster.ts";
-import { freePort, request, tempDir, waitFor } from "../helpers/wait.ts";
+} from "../../testing/docker.ts";
+import { FAST, startCluster } from "../../testing/cluster.ts";
+import { freePort, request, tempDir, waitFor } from "../../testing/wait.ts";
 
 Deno.test("a container killed from outside is restarted", async () => {
   await using cluster = await startCluster({ workers: 1 });
@@ -198,7 +198,12 @@ Deno.test("a static worker (the book's --workers) is polled: its tasks run, its 
     });
     const task = await cluster.submit({ Name: "polled", Image: SLEEP_IMAGE });
     const running = await cluster.waitForState(task.ID, State.Running);
-    assert.equal(running.Node, address);
+    // A node is known by the name its worker gives, at the address it was listed with.
+    assert.equal(running.Node, name);
+    const { body: nodes } = await request(`${cluster.url}/nodes`);
+    assert.deepEqual(nodes.map((n: { Name: string; Api: string }) => [n.Name, n.Api]), [
+      [name, `http://${address}`],
+    ]);
     assert.match(running.ContainerID, /^[0-9a-f]{64}$/);
     await worker.close();
     const down = await waitFor("the static worker to be down", async () => {

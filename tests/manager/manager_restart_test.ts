@@ -3,7 +3,7 @@
  * there, running containers are left alone, and acknowledged work is not lost.
  */
 import assert from "node:assert/strict";
-import { startWorker } from "../../cli/start.ts";
+import { startWorker } from "../../roles/start.ts";
 import { State } from "../../task/mod.ts";
 import {
   containersOf,
@@ -11,9 +11,9 @@ import {
   removeContainersOf,
   SLEEP_IMAGE,
   uniqueName,
-} from "../helpers/docker.ts";
-import { spawnCube, waitForHealth } from "../helpers/process.ts";
-import { freePort, request, tempDir, waitFor } from "../helpers/wait.ts";
+} from "../../testing/docker.ts";
+import { spawnCube, waitForHealth } from "../../testing/process.ts";
+import { freePort, request, tempDir, waitFor } from "../../testing/wait.ts";
 
 Deno.test("a manager killed with -9 resumes with nothing lost, nothing doubled, nothing restarted", async () => {
   await using dir = await tempDir();

@@ -1,29 +1,44 @@
 /**
- * The task book's group commit: concurrent changes share commits, each lands with its
- * history event, and a change KV refuses fails alone.
+ * The task book, the one writer of task state: changes apply to the newest version one
+ * at a time per task, concurrent changes share commits, a change KV refuses fails
+ * alone, another writer's change is never overwritten, and a failing store gives a 503
+ * that changes nothing.
  */
 import assert from "node:assert/strict";
-import { TaskBook } from "../../manager/mod.ts";
-import { KvDatabase } from "../../store/mod.ts";
-import { newTask, State, transition } from "../../task/mod.ts";
-import { tempDir } from "../helpers/wait.ts";
+import { systemClock } from "../../lib/clock.ts";
+import { CubeError } from "../../lib/errors.ts";
+import { type Edit, TaskBook } from "../../manager/mod.ts";
+import { StoreGuard } from "../../manager/store_guard.ts";
+import { type Database, KvDatabase } from "../../store/mod.ts";
+import { newTask, State, type Task } from "../../task/mod.ts";
+import { FaultyDatabase } from "../../testing/faulty_database.ts";
+import { tempDir } from "../../testing/wait.ts";
 
-Deno.test("concurrent saves all land in KV with their history, and survive a reopen", async () => {
+function bookOn(db: Database): TaskBook {
+  return new TaskBook(db, { clock: systemClock, guard: new StoreGuard(db) });
+}
+
+const to = (state: State, facts: Partial<Task> = {}, message = "") => (t: Task): Edit => ({
+  task: { ...t, ...facts, State: state },
+  message,
+});
+
+Deno.test("concurrent changes all land in KV with their history, and survive a reopen", async () => {
   await using dir = await tempDir();
   const path = `${dir.path}/book.kv`;
   const tasks = Array.from({ length: 500 }, (_, i) => newTask({ Image: "x", Name: `t${i}` }));
   {
     using db = await KvDatabase.open(path);
-    const book = new TaskBook(db);
-    await Promise.all(tasks.map((t) => book.save(t, "submitted", "run")));
+    const book = bookOn(db);
+    await Promise.all(tasks.map((t) => book.create(t, "submitted")));
     await Promise.all(
-      tasks.map((t) => book.save(transition(t, State.Scheduled, { Node: "n1" }), "placed")),
+      tasks.map((t) => book.change(t.ID, to(State.Scheduled, { Node: "n1" }, "placed"))),
     );
     assert.equal(book.size, 500);
     assert.equal(book.get(tasks[7].ID)?.State, State.Scheduled);
   }
   using db = await KvDatabase.open(path);
-  const book = new TaskBook(db);
+  const book = bookOn(db);
   const loaded = await book.load();
   assert.equal(loaded.length, 500);
   assert.ok(loaded.every((t) => t.State === State.Scheduled && t.Node === "n1"));
@@ -37,16 +52,80 @@ Deno.test("concurrent saves all land in KV with their history, and survive a reo
 
 Deno.test("a change KV refuses fails alone; the others in its commit still land", async () => {
   using db = await KvDatabase.open(":memory:");
-  const book = new TaskBook(db);
+  const book = bookOn(db);
   const good = newTask({ Image: "x", Name: "good" });
   const huge = newTask({ Image: "x", Name: "huge", Env: ["BLOB=" + "x".repeat(70 * 1024)] });
   const results = await Promise.allSettled([
-    book.save(good, "submitted"),
-    book.save(huge, "submitted"),
-    book.saveMany([{ task: newTask({ Image: "y" }), message: "submitted" }]),
+    book.create(good, "submitted"),
+    book.create(huge, "submitted"),
+    book.create(newTask({ Image: "y" }), "submitted"),
   ]);
   assert.deepEqual(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
   assert.equal(book.get(huge.ID), undefined);
   assert.equal(book.size, 2);
-  assert.equal((await new TaskBook(db).load()).length, 2);
+  assert.equal((await bookOn(db).load()).length, 2);
+});
+
+Deno.test("two changes of one task in flight apply one after the other, each to the newest version", async () => {
+  // Finding 3: a node-down and a late report used to each read the task, then save their
+  // own copy: the last writer won with stale facts.
+  using db = await KvDatabase.open(":memory:");
+  const book = bookOn(db);
+  const task = await book.create(newTask({ Image: "x" }), "submitted");
+  const seen: State[] = [];
+  const [a, b] = await Promise.all([
+    book.change(task.ID, (t) => {
+      seen.push(t.State);
+      return { task: { ...t, State: State.Scheduled, Node: "n1", Placement: t.Placement + 1 } };
+    }),
+    book.change(task.ID, (t) => {
+      seen.push(t.State);
+      return { task: { ...t, State: State.Running, ContainerID: "c1" } };
+    }),
+  ]);
+  assert.deepEqual(seen, [State.Pending, State.Scheduled]);
+  assert.equal(a?.Node, "n1");
+  assert.equal(b?.Node, "n1", "the second change saw the first one's node");
+  assert.equal(b?.Placement, 1);
+  const stored = (await bookOn(db).load())[0];
+  assert.equal(stored.State, State.Running);
+  assert.equal(stored.Node, "n1");
+});
+
+Deno.test("a change made by another writer in between is never overwritten: the change is applied to it", async () => {
+  using db = await KvDatabase.open(":memory:");
+  const book = bookOn(db);
+  const task = await book.create(newTask({ Image: "x" }), "submitted");
+  // Another manager (or a paused old leader) writes the task behind this book's back.
+  await db.store<Task>("tasks").put(task.ID, { ...task, Name: "renamed elsewhere" });
+  const changed = await book.change(task.ID, (t) => ({ task: { ...t, Error: "mine" } }));
+  assert.equal(changed?.Name, "renamed elsewhere");
+  assert.equal(changed?.Error, "mine");
+  const stored = (await db.store<Task>("tasks").get(task.ID))!.value;
+  assert.equal(stored.Name, "renamed elsewhere");
+  assert.equal(stored.Error, "mine");
+});
+
+Deno.test("a failing store rejects a change with a 503 and leaves the task as it was", async () => {
+  using kv = await KvDatabase.open(":memory:");
+  const db = new FaultyDatabase(kv);
+  const guard = new StoreGuard(db);
+  const book = new TaskBook(db, { clock: systemClock, guard });
+  const task = await book.create(newTask({ Image: "x" }), "submitted");
+  db.failing = "disk full";
+  await assert.rejects(
+    book.change(task.ID, to(State.Scheduled, { Node: "n1" })),
+    (error: unknown) => {
+      assert.ok(error instanceof CubeError);
+      assert.equal(error.status, 503);
+      assert.match(error.message, /the store failed: disk full/);
+      return true;
+    },
+  );
+  assert.equal(book.get(task.ID)?.State, State.Pending);
+  assert.equal(guard.error, "disk full");
+  db.failing = null;
+  await guard.probe(Date.now());
+  assert.equal(guard.error, null);
+  assert.equal((await book.change(task.ID, to(State.Scheduled)))?.State, State.Scheduled);
 });

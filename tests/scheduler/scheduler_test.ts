@@ -8,7 +8,7 @@ import {
   RoundRobin,
 } from "../../scheduler/mod.ts";
 import { newTask } from "../../task/mod.ts";
-import { fakeNode } from "../helpers/nodes.ts";
+import { fakeNode } from "../../testing/nodes.ts";
 
 const GiB = 1024 ** 3;
 

@@ -3,11 +3,11 @@
  * take tasks, report them Running, stop them, and when one dies its tasks move.
  */
 import assert from "node:assert/strict";
-import { startManager } from "../../cli/start.ts";
+import { startManager } from "../../roles/start.ts";
 import { startFleet } from "../../sim/mod.ts";
 import { State } from "../../task/mod.ts";
-import { FAST } from "../helpers/cluster.ts";
-import { request, tempDir, waitFor } from "../helpers/wait.ts";
+import { FAST } from "../../testing/cluster.ts";
+import { request, tempDir, waitFor } from "../../testing/wait.ts";
 
 async function managerWithFleet(count: number) {
   const dir = await tempDir();

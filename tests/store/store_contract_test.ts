@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type Database, KvDatabase, MemoryDatabase } from "../../store/mod.ts";
-import { tempDir } from "../helpers/wait.ts";
+import { tempDir } from "../../testing/wait.ts";
 
 interface Item {
   n: number;

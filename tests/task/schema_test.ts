@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CubeError } from "../../http/errors.ts";
+import { CubeError } from "../../lib/errors.ts";
 import { parseSubmission, parseTaskEvent, parseTaskId, State, ZERO_TIME } from "../../task/mod.ts";
 
 const BOOK_EVENT = {
@@ -116,6 +116,31 @@ Deno.test("bad ports, env and health paths are refused", () => {
   rejects({ Task: { Image: "x", PortBindings: { "80/tcp": "eighty" } } }, /invalid host port/);
   rejects({ Task: { Image: "x", Env: ["NOVALUE"] } }, /KEY=value/);
   rejects({ Task: { Image: "x", HealthCheck: "health" } }, /starting with \//);
+});
+
+Deno.test("numbers outside what Docker takes are refused at submit, not at container create", () => {
+  // Finding 8: {"99999/tcp":{}} was accepted, failed at container create, and was restarted.
+  rejects({ Task: { Image: "x", ExposedPorts: { "99999/tcp": {} } } }, /ports are 1 to 65535/);
+  rejects({ Task: { Image: "x", ExposedPorts: { "0/tcp": {} } } }, /ports are 1 to 65535/);
+  rejects({ Task: { Image: "x", PortBindings: { "80/tcp": "70000" } } }, /0 \(any\) to 65535/);
+  rejects({ Task: { Image: "x", PortBindings: { "80/tcp": "127.0.0.1:99999" } } }, /to 65535/);
+  rejects({ Task: { Image: "x", Memory: 1024 } }, /at least 6 MiB/);
+  rejects({ Task: { Image: "x", Memory: 2 ** 60 } }, /at most 2\^50/);
+  rejects({ Task: { Image: "x", Memory: 1.5 } }, /whole number/);
+  rejects({ Task: { Image: "x", Disk: -1 } }, /Task\.Disk/);
+  rejects({ Task: { Image: "x", Cpu: 0.001 } }, /at least 0\.01 cores/);
+  rejects({ Task: { Image: "x", Cpu: 2000 } }, /Task\.Cpu/);
+  rejects({ Task: { Image: "x", MaxRestarts: -1 } }, /Task\.MaxRestarts/);
+  rejects({ Task: { Image: "x", Health: { Interval: 0 } } }, /Task\.Health\.Interval/);
+  rejects({ Task: { Image: "x", Health: { FailureThreshold: 1.5 } } }, /FailureThreshold/);
+  rejects({ Task: { Image: "x", ExitCode: 2 ** 40 } }, /Task\.ExitCode/);
+  rejects({ Task: { Image: "x", Placement: -1 } }, /Task\.Placement/);
+  // The edges are fine.
+  const event = parseTaskEvent({
+    Task: { Image: "x", ExposedPorts: { "65535/tcp": {} }, PortBindings: { "1/udp": "0" } },
+  });
+  assert.deepEqual(Object.keys(event.Task.ExposedPorts), ["65535/tcp"]);
+  assert.equal(parseTaskEvent({ Task: { Image: "x", Memory: 6 * 1024 * 1024 } }).Task.Memory, 6291456);
 });
 
 Deno.test("route IDs must be UUIDs", () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { isValidTransition, newTask, State, transition } from "../../task/mod.ts";
-import { CubeError } from "../../http/errors.ts";
+import { CubeError } from "../../lib/errors.ts";
 
 const { Pending, Scheduled, Running, Completed, Failed } = State;
 

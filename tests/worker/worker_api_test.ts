@@ -3,9 +3,9 @@
  */
 import assert from "node:assert/strict";
 import { State } from "../../task/mod.ts";
-import { containersOf, docker, FAIL_IMAGE, HTTP_IMAGE, SLEEP_IMAGE } from "../helpers/docker.ts";
-import { startTestWorker, type TestWorker } from "../helpers/worker.ts";
-import { request, waitFor } from "../helpers/wait.ts";
+import { containersOf, docker, FAIL_IMAGE, HTTP_IMAGE, SLEEP_IMAGE } from "../../testing/docker.ts";
+import { startTestWorker, type TestWorker } from "../../testing/worker.ts";
+import { request, waitFor } from "../../testing/wait.ts";
 
 function event(task: Record<string, unknown>) {
   const id = crypto.randomUUID();

@@ -10,10 +10,10 @@ import {
   removeContainersOf,
   SLEEP_IMAGE,
   uniqueName,
-} from "../helpers/docker.ts";
-import { spawnCube, waitForHealth } from "../helpers/process.ts";
-import { freePort, request, tempDir, waitFor } from "../helpers/wait.ts";
-import { startTestWorker } from "../helpers/worker.ts";
+} from "../../testing/docker.ts";
+import { spawnCube, waitForHealth } from "../../testing/process.ts";
+import { freePort, request, tempDir, waitFor } from "../../testing/wait.ts";
+import { startTestWorker } from "../../testing/worker.ts";
 
 function workerArgs(name: string, port: number, store: string) {
   return [

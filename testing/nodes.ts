@@ -1,4 +1,4 @@
-import type { Node, NodeStats } from "../../task/mod.ts";
+import type { Node, NodeStats } from "../task/mod.ts";
 
 const GiB = 1024 ** 3;
 

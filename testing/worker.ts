@@ -1,6 +1,6 @@
-import { listen } from "../../http/serve.ts";
-import { KvDatabase } from "../../store/mod.ts";
-import { createWorkerApp, DockerRuntime, type PullPolicy, Worker } from "../../worker/mod.ts";
+import { listen } from "../http/serve.ts";
+import { KvDatabase } from "../store/mod.ts";
+import { createWorkerApp, DockerRuntime, type PullPolicy, Worker } from "../worker/mod.ts";
 import { removeContainersOf, uniqueName } from "./docker.ts";
 import { tempDir } from "./wait.ts";
 

@@ -1,5 +1,5 @@
 import Docker from "dockerode";
-import { LABEL_WORKER } from "../../worker/docker_runtime.ts";
+import { LABEL_WORKER } from "../worker/docker_runtime.ts";
 
 export const docker = new Docker();
 

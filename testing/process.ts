@@ -1,6 +1,6 @@
 import { waitFor } from "./wait.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 export interface CubeProcess extends AsyncDisposable {
   child: Deno.ChildProcess;

@@ -1,6 +1,7 @@
 /**
  * Wiring of the two roles: store + core + HTTP server, returned as one handle to close.
- * `cube manager`, `cube worker`, `cube dev` and the tests all start nodes through here.
+ * `cube manager`, `cube worker`, `cube dev`, the tests and the benchmarks all start
+ * nodes through here (the CLI only parses flags into these settings).
  *
  * @module
  */
@@ -28,6 +29,12 @@ export interface ManagerSettings {
   heartbeatInterval: number;
   nodeTimeout: number;
   restartBackoff: number;
+  /** Seconds a task must run before its restart count starts afresh. */
+  restartWindow?: number;
+  /** Seconds finished tasks (and their history) are kept. */
+  taskRetention?: number;
+  /** Seconds a node that is down is kept. */
+  nodeRetention?: number;
   quiet?: boolean;
 }
 
@@ -46,10 +53,14 @@ export interface WorkerSettings {
   cpuTotal?: number;
   memoryTotal?: number;
   diskTotal?: number;
+  /** Seconds finished tasks' records and containers are kept. */
+  taskRetention?: number;
   quiet?: boolean;
 }
 
 const silent = () => {};
+
+const seconds = (value: number | undefined) => value === undefined ? undefined : value * 1000;
 
 export async function startManager(
   settings: ManagerSettings,
@@ -62,6 +73,9 @@ export async function startManager(
     heartbeatIntervalMs: settings.heartbeatInterval * 1000,
     nodeTimeoutMs: settings.nodeTimeout * 1000,
     restartBackoffMs: settings.restartBackoff * 1000,
+    restartWindowMs: seconds(settings.restartWindow),
+    taskRetentionMs: seconds(settings.taskRetention),
+    nodeRetentionMs: seconds(settings.nodeRetention),
     log: settings.quiet ? silent : undefined,
   });
   await manager.start();
@@ -91,6 +105,7 @@ export async function startWorker(
     stopGraceSeconds: settings.stopGrace,
     concurrency: settings.concurrency,
     capacity: { cpu: settings.cpuTotal, memory: settings.memoryTotal, disk: settings.diskTotal },
+    taskRetentionMs: seconds(settings.taskRetention),
     log: settings.quiet ? silent : undefined,
   });
   await worker.start();

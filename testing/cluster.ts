@@ -3,8 +3,8 @@ import {
   startManager,
   startWorker,
   type WorkerSettings,
-} from "../../cli/start.ts";
-import { State, type Task } from "../../task/mod.ts";
+} from "../roles/start.ts";
+import { State, type Task } from "../task/mod.ts";
 import { removeContainersOf, uniqueName } from "./docker.ts";
 import { request, tempDir, waitFor } from "./wait.ts";
 
