@@ -8,7 +8,6 @@
 import { fetchFailure, messageIn } from "../lib/errors.ts";
 import type { Node, Task, TaskHistoryEvent } from "../task/mod.ts";
 
-
 export const DEFAULT_MANAGER = "http://localhost:5555";
 
 /** A failure the CLI reports as one line and a non-zero exit. */

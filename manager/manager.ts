@@ -93,6 +93,8 @@ export class Manager {
   readonly #restarts = new Map<string, number>();
   /** Nodes a task must avoid until it runs (it could not start there, or the node died). */
   readonly #avoid = new Map<string, Set<string>>();
+  /** Tasks being sent to their node right now. */
+  readonly #sending = new Set<string>();
   readonly #opts: Timings;
   readonly #closing = new AbortController();
   readonly #loops: Promise<void>[] = [];
@@ -128,13 +130,18 @@ export class Manager {
     });
     this.#log = options.log ?? ((m) => console.log(`[manager] ${m}`));
     this.#static = options.workers ?? [];
-    this.#watch = new NodeWatch(this.nodes, {
-      heartbeat: (name, api, stats, isStatic) => this.heartbeat(name, api, stats, isStatic),
-      report: (node, tasks) => this.report(node, tasks),
-      nodeDown: (node, reason) => this.#nodeDown(node, reason),
-      tick: () => this.#tick(),
-      log: this.#log,
-    }, { ...this.#opts, clock: this.clock }, this.#static);
+    this.#watch = new NodeWatch(
+      this.nodes,
+      {
+        heartbeat: (name, api, stats, isStatic) => this.heartbeat(name, api, stats, isStatic),
+        report: (node, tasks) => this.report(node, tasks, true),
+        nodeDown: (node, reason) => this.#nodeDown(node, reason),
+        tick: () => this.#tick(),
+        log: this.#log,
+      },
+      { ...this.#opts, clock: this.clock },
+      this.#static,
+    );
   }
 
   /** Loads everything from the store, resumes unfinished work, starts the loops. */
@@ -143,7 +150,7 @@ export class Manager {
     for (const task of await this.tasks.load()) {
       const desired = this.tasks.desired(task.ID);
       if (desired === "stop" && isActive(task.State)) this.#sendStop(task);
-      else if (desired === "run" && task.State === State.Pending) this.#pending.add(task.ID);
+      else if (task.State === State.Pending) this.#pending.add(task.ID);
       else if (desired === "run" && task.State === State.Scheduled) this.#sendRun(task);
       else if (desired === "run" && isTerminal(task.State)) this.#planRestart(task);
     }
@@ -188,6 +195,7 @@ export class Manager {
       avoid: this.#avoid.size,
       avoided,
       changing: this.tasks.busy,
+      sending: this.#sending.size,
       inflight: this.#inflight.size,
     };
   }
@@ -270,10 +278,40 @@ export class Manager {
    * in; rejects (a 503 when the store failed) when one could not be, so the worker keeps
    * the batch and sends it again (reports are idempotent).
    */
-  async report(nodeName: string, reports: readonly Task[]): Promise<void> {
+  async report(nodeName: string, reports: readonly Task[], complete = false): Promise<void> {
     const results = await Promise.allSettled(reports.map((r) => this.#reportOne(nodeName, r)));
+    if (complete) this.#missing(nodeName, new Map(reports.map((r) => [r.ID, r.Placement ?? 0])));
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  /**
+   * A node's full list of tasks lacks some the manager placed there (or has an older
+   * placement of them): the run never got through (every send lost, and the move back could not be stored). Send it again;
+   * the worker takes a placement once however often it hears of it.
+   */
+  #missing(nodeName: string, listed: Map<string, number>): void {
+    for (const task of this.tasks.values()) {
+      if (task.Node !== nodeName || task.State !== State.Scheduled) continue;
+      const placement = listed.get(task.ID);
+      // Listed with an older placement is missing too: the node never heard of this one.
+      if (placement !== undefined && (placement === 0 || placement >= task.Placement)) continue;
+      if (this.tasks.desired(task.ID) === "run") this.#sendRun(task);
+      else {
+        this.#track(
+          this.tasks.change(
+            task.ID,
+            (t, desired) =>
+              t.State === State.Scheduled && t.Node === nodeName && desired === "stop"
+                ? {
+                  task: { ...t, State: State.Completed, FinishTime: isoNow(this.clock) },
+                  message: `stopped: ${nodeName} never had it`,
+                }
+                : null,
+          ),
+        );
+      }
+    }
   }
 
   async #reportOne(nodeName: string, reported: Task): Promise<void> {
@@ -285,7 +323,9 @@ export class Manager {
       if (outcome.kind === "stop-copy") [action, why] = ["stop-copy", outcome.why];
       if (outcome.kind === "stop") action = "stop";
       if (outcome.kind === "ignore" && outcome.why) {
-        this.#log(`ignoring a report of ${describeTask(reported)} from ${nodeName}: ${outcome.why}`);
+        this.#log(
+          `ignoring a report of ${describeTask(reported)} from ${nodeName}: ${outcome.why}`,
+        );
       }
       return null;
     });
@@ -342,6 +382,7 @@ export class Manager {
       const task = this.tasks.get(id);
       if (!task || task.State !== State.Pending || this.tasks.desired(id) !== "run") {
         this.#pending.delete(id);
+        if (task?.State === State.Pending) rounds.push(this.#finishStopped(id));
         continue;
       }
       const avoid = this.#avoid.get(id);
@@ -355,10 +396,15 @@ export class Manager {
       if (!placement.node) {
         const reason = `waiting for a node: ${placement.reason}`;
         if (task.Error !== reason) {
-          rounds.push(this.tasks.change(id, (t) =>
-            t.State === State.Pending && t.Error !== reason
-              ? { task: { ...t, Error: reason }, message: reason }
-              : null));
+          rounds.push(
+            this.tasks.change(
+              id,
+              (t) =>
+                t.State === State.Pending && t.Error !== reason
+                  ? { task: { ...t, Error: reason }, message: reason }
+                  : null,
+            ),
+          );
         }
         continue;
       }
@@ -404,8 +450,21 @@ export class Manager {
     if (placed >= DISPATCH_ROUND) this.wake();
   }
 
+  /** A Pending task the user stopped is finished: nothing runs it. */
+  #finishStopped(id: string): Promise<unknown> {
+    return this.tasks.change(id, (t, desired) =>
+      t.State === State.Pending && desired === "stop"
+        ? {
+          task: { ...t, State: State.Completed, FinishTime: isoNow(this.clock) },
+          message: "stopped before it was placed",
+        }
+        : null);
+  }
+
   /** Sends a task to its node, retrying briefly; on failure the task goes back in line. */
   #sendRun(task: Task): void {
+    if (this.#sending.has(task.ID)) return;
+    this.#sending.add(task.ID);
     const current = () => {
       const now = this.tasks.get(task.ID);
       return now?.State === State.Scheduled && now.Placement === task.Placement &&
@@ -413,32 +472,41 @@ export class Manager {
         ? now
         : null;
     };
-    this.#track((async () => {
-      let lastError: unknown;
-      for (let attempt = 0; attempt < 3 && !this.#closing.signal.aborted; attempt++) {
-        const now = current();
-        if (!now) return;
-        try {
-          await this.nodes.client(task.Node).run(now, isoNow(this.clock));
-          return;
-        } catch (error) {
-          lastError = error;
-          if (error instanceof CubeError && error.status === 404) break;
-          await this.clock.sleep(200 * 2 ** attempt, this.#closing.signal);
+    this.#track(
+      (async () => {
+        let lastError: unknown;
+        for (let attempt = 0; attempt < 3 && !this.#closing.signal.aborted; attempt++) {
+          const now = current();
+          if (!now) return;
+          try {
+            await this.nodes.client(task.Node).run(now, isoNow(this.clock));
+            return;
+          } catch (error) {
+            lastError = error;
+            if (error instanceof CubeError && error.status === 404) break;
+            await this.clock.sleep(200 * 2 ** attempt, this.#closing.signal);
+          }
         }
-      }
-      if (this.#closing.signal.aborted) return;
-      const reason = `could not send to ${task.Node}: ${errorMessage(lastError)}`;
-      const moved = await this.tasks.change(task.ID, (t) =>
-        t.State === State.Scheduled && t.Placement === task.Placement
-          ? { task: { ...t, State: State.Pending, Node: "", Error: reason }, message: reason }
-          : null);
-      if (moved?.State !== State.Pending) return;
-      this.#log(`task ${describeTask(task)}: ${reason}`);
-      this.#avoidNode(task.ID, task.Node);
-      this.#pending.add(task.ID);
-      this.wake();
-    })());
+        if (this.#closing.signal.aborted) return;
+        const reason = `could not send to ${task.Node}: ${errorMessage(lastError)}`;
+        const moved = await this.tasks.change(task.ID, (t, desired) => {
+          if (t.State !== State.Scheduled || t.Placement !== task.Placement) return null;
+          if (desired === "stop") {
+            // Stopped meanwhile, and it never reached the node: nothing runs to stop.
+            return {
+              task: { ...t, State: State.Completed, FinishTime: isoNow(this.clock) },
+              message: `stopped before it reached ${task.Node} (${reason})`,
+            };
+          }
+          return { task: { ...t, State: State.Pending, Node: "", Error: reason }, message: reason };
+        });
+        if (moved?.State !== State.Pending) return;
+        this.#log(`task ${describeTask(task)}: ${reason}`);
+        this.#avoidNode(task.ID, task.Node);
+        this.#pending.add(task.ID);
+        this.wake();
+      })().finally(() => this.#sending.delete(task.ID)),
+    );
   }
 
   #sendStop(task: Task): void {
@@ -462,10 +530,18 @@ export class Manager {
     if (!decision.restart) {
       const reason = decision.reason;
       if (reason && task.State === State.Failed && !task.Error.endsWith(reason)) {
-        this.#track(this.tasks.change(task.ID, (t) =>
-          t.State === State.Failed && t.Revision === task.Revision && !t.Error.endsWith(reason)
-            ? { task: { ...t, Error: t.Error ? `${t.Error}; ${reason}` : reason }, message: reason }
-            : null));
+        this.#track(
+          this.tasks.change(
+            task.ID,
+            (t) =>
+              t.State === State.Failed && t.Revision === task.Revision && !t.Error.endsWith(reason)
+                ? {
+                  task: { ...t, Error: t.Error ? `${t.Error}; ${reason}` : reason },
+                  message: reason,
+                }
+                : null,
+          ),
+        );
       }
       return;
     }
@@ -481,11 +557,13 @@ export class Manager {
     for (const [id, due] of this.#restarts) {
       if (due > now) continue;
       this.#restarts.delete(id);
-      restarts.push(this.#restart(id).catch((error) => {
-        // Not stored: try again after the usual delay.
-        if (this.tasks.get(id)) this.#restarts.set(id, now + this.#opts.restartBackoffMs);
-        throw error;
-      }));
+      restarts.push(
+        this.#restart(id).catch((error) => {
+          // Not stored: try again after the usual delay.
+          if (this.tasks.get(id)) this.#restarts.set(id, now + this.#opts.restartBackoffMs);
+          throw error;
+        }),
+      );
     }
     const failed = (await Promise.allSettled(restarts)).find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
@@ -505,7 +583,13 @@ export class Manager {
         : "";
       const label = decision.counted ? `restart ${count}/${t.MaxRestarts}` : "restart";
       const node = this.nodes.get(t.Node);
-      const base = { ...t, RestartCount: count, ContainerID: "", Error: "", FailureCause: "" as const };
+      const base = {
+        ...t,
+        RestartCount: count,
+        ContainerID: "",
+        Error: "",
+        FailureCause: "" as const,
+      };
       if (node?.Status === "ready" && t.ContainerID !== "") {
         // It ran there and the node is up: restart in place.
         return {
@@ -526,6 +610,7 @@ export class Manager {
 
   async #dispatchLoop(): Promise<void> {
     const signal = this.#closing.signal;
+    let failure = "";
     while (!signal.aborted) {
       if (!this.#woken) {
         const nap = new AbortController();
@@ -538,8 +623,11 @@ export class Manager {
       try {
         await this.#restartDue();
         await this.#dispatchPending();
+        failure = "";
       } catch (error) {
-        this.#log(`dispatch failed: ${errorMessage(error)}`);
+        // Once per failure, not once per round: a store outage would flood the log.
+        if (errorMessage(error) !== failure) this.#log(`dispatch failed: ${errorMessage(error)}`);
+        failure = errorMessage(error);
       }
     }
   }
@@ -555,32 +643,34 @@ export class Manager {
     const moves: Promise<unknown>[] = [];
     for (const task of this.tasks.values()) {
       if (task.Node !== name || !isActive(task.State)) continue;
-      moves.push(this.tasks.change(task.ID, (t, desired) => {
-        if (t.Node !== name || !isActive(t.State)) return null;
-        if (desired === "stop") {
+      moves.push(
+        this.tasks.change(task.ID, (t, desired) => {
+          if (t.Node !== name || !isActive(t.State)) return null;
+          if (desired === "stop") {
+            return {
+              task: { ...t, State: State.Completed, FinishTime: isoNow(this.clock) },
+              message: `stopped: ${why}`,
+            };
+          }
+          const message = `${why}; rescheduling (infrastructure, not counted)`;
           return {
-            task: { ...t, State: State.Completed, FinishTime: isoNow(this.clock) },
-            message: `stopped: ${why}`,
+            task: {
+              ...t,
+              State: State.Pending,
+              Node: "",
+              ContainerID: "",
+              HostPorts: {},
+              Error: message,
+              FailureCause: "infrastructure",
+            },
+            message,
           };
-        }
-        const message = `${why}; rescheduling (infrastructure, not counted)`;
-        return {
-          task: {
-            ...t,
-            State: State.Pending,
-            Node: "",
-            ContainerID: "",
-            HostPorts: {},
-            Error: message,
-            FailureCause: "infrastructure",
-          },
-          message,
-        };
-      }).then((moved) => {
-        if (moved?.State !== State.Pending) return;
-        this.#avoidNode(moved.ID, name);
-        this.#pending.add(moved.ID);
-      }));
+        }).then((moved) => {
+          if (moved?.State !== State.Pending) return;
+          this.#avoidNode(moved.ID, name);
+          this.#pending.add(moved.ID);
+        }),
+      );
     }
     const failed = (await Promise.allSettled(moves)).find((r) => r.status === "rejected");
     this.wake();
@@ -591,7 +681,11 @@ export class Manager {
   async #tick(): Promise<void> {
     await this.guard.probe(this.clock.now());
     const now = this.clock.now();
-    const every = Math.min(60_000, this.#opts.taskRetentionMs / 10, this.#opts.nodeRetentionMs / 10);
+    const every = Math.min(
+      60_000,
+      this.#opts.taskRetentionMs / 10,
+      this.#opts.nodeRetentionMs / 10,
+    );
     if (now - this.#lastCollect < every) return;
     this.#lastCollect = now;
     await this.#collect(now);

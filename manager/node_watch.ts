@@ -18,6 +18,7 @@ export interface NodeWatchHooks {
     stats: NodeStats,
     isStatic: boolean,
   ): Promise<HeartbeatOutcome>;
+  /** A node's full list of tasks. */
   report(node: string, tasks: Task[]): Promise<void>;
   nodeDown(node: Node, reason: string): Promise<void>;
   /** Once per heartbeat interval, after liveness: store probes, garbage collection. */
@@ -60,6 +61,7 @@ export class NodeWatch {
   }
 
   async #liveness(signal: AbortSignal): Promise<void> {
+    let failure = "";
     while (!signal.aborted) {
       await this.timings.clock.sleep(this.timings.heartbeatIntervalMs, signal);
       if (signal.aborted) break;
@@ -71,9 +73,13 @@ export class NodeWatch {
           await this.hooks.nodeDown(node, `no heartbeat for ${silent} s`);
         }
         await this.hooks.tick();
+        failure = "";
       } catch (error) {
-        // A store outage, say: the next tick tries again.
-        this.hooks.log(`liveness check failed: ${errorMessage(error)}`);
+        // A store outage, say: the next tick tries again. Said once, not every tick.
+        if (errorMessage(error) !== failure) {
+          this.hooks.log(`liveness check failed: ${errorMessage(error)}`);
+        }
+        failure = errorMessage(error);
       }
     }
   }

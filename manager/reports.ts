@@ -12,14 +12,7 @@
  * @module
  */
 
-import {
-  isActive,
-  isForward,
-  isTerminal,
-  State,
-  stateName,
-  type Task,
-} from "../task/mod.ts";
+import { isActive, isForward, isTerminal, State, stateName, type Task } from "../task/mod.ts";
 import { REPORTED_FACTS } from "./policy.ts";
 import type { Desired, Edit } from "./task_book.ts";
 
@@ -58,6 +51,11 @@ export function foldReport(
       why: task.Node ? `the task runs on ${task.Node}` : "the task is being placed again",
     };
   }
+  if (desired === "stop" && active) {
+    // Whatever its placement or revision: the user stopped it and the node still runs
+    // it (a node that was down when the stop came holds an old record). Ask again.
+    return { kind: "stop" };
+  }
   if (isStamped(report)) {
     // Same node, older placement: a late report of the run before a restart in place.
     // Never a stop: the same task ID now names the newer run on that node.
@@ -66,7 +64,6 @@ export function foldReport(
   }
   const revision = isStamped(report) ? report.Revision : task.Revision;
   if (desired === "stop") {
-    if (active) return { kind: "stop" };
     if (isTerminal(task.State)) return { kind: "ignore" };
     return {
       kind: "apply",

@@ -82,7 +82,11 @@ export class TaskBook {
     const entries = await this.#taskStore.list();
     entries.sort((a, b) => a.value.CreateTime.localeCompare(b.value.CreateTime));
     for (const { key, value, version } of entries) {
-      this.#tasks.set(key, { ...value, Placement: value.Placement ?? 0, Revision: value.Revision ?? 0 });
+      this.#tasks.set(key, {
+        ...value,
+        Placement: value.Placement ?? 0,
+        Revision: value.Revision ?? 0,
+      });
       this.#versions.set(key, version);
     }
     return [...this.#tasks.values()];
@@ -183,7 +187,10 @@ export class TaskBook {
     return this.#lock.run(id, async () => {
       const current = this.#tasks.get(id);
       if (!current || !when(current, this.desired(id))) return false;
-      const events = await this.#guard.run(`read the history of ${id}`, () => this.#history.forget(id));
+      const events = await this.#guard.run(
+        `read the history of ${id}`,
+        () => this.#history.forget(id),
+      );
       // A long story is forgotten first, in chunks; the task goes last, atomically with the
       // rest, so a crash in between leaves a task that the next collection finishes.
       while (events.length > MAX_BATCH_WRITES) {

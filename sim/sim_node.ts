@@ -12,7 +12,14 @@
 import { type Clock, systemClock } from "../lib/clock.ts";
 import { CubeError } from "../lib/errors.ts";
 import { MemoryDatabase, type Store } from "../store/mod.ts";
-import { isActive, State, type Stats, type Task, type TaskEvent } from "../task/mod.ts";
+import {
+  type FailureCause,
+  isActive,
+  State,
+  type Stats,
+  type Task,
+  type TaskEvent,
+} from "../task/mod.ts";
 import type { AgentHealth, NodeAgent, SubmitResult } from "../worker/agent.ts";
 import { TaskRecords } from "../worker/task_records.ts";
 
@@ -123,7 +130,12 @@ export class SimNode implements NodeAgent {
   }
 
   /** A simulated container ends on its own (code 0: Completed; else Failed). */
-  exit(id: string, exitCode: number, why = `container exited with code ${exitCode}`) {
+  exit(
+    id: string,
+    exitCode: number,
+    why = `container exited with code ${exitCode}`,
+    cause: FailureCause = "task",
+  ): Promise<Task | null> {
     return this.records.change(id, (t) =>
       t?.State === State.Running
         ? {
@@ -131,11 +143,10 @@ export class SimNode implements NodeAgent {
           State: exitCode === 0 ? State.Completed : State.Failed,
           ExitCode: exitCode,
           Error: exitCode === 0 ? "" : why,
-          FailureCause: exitCode === 0 ? "" : "task",
+          FailureCause: exitCode === 0 ? "" : cause,
           FinishTime: new Date(this.#clock.now()).toISOString(),
         }
-        : null
-    );
+        : null);
   }
 
   /** Tasks whose simulated container runs here now. */

@@ -98,7 +98,9 @@ export class KvDatabase implements Database {
 
   async commit(writes: readonly Write[], checks: readonly Check[] = []): Promise<string | null> {
     const op = this.kv.atomic();
-    for (const { store, key, version } of checks) op.check({ key: [store, key], versionstamp: version });
+    for (const { store, key, version } of checks) {
+      op.check({ key: [store, key], versionstamp: version });
+    }
     for (const write of writes) {
       if (write.delete) op.delete([write.store, write.key]);
       else op.set([write.store, write.key], write.value);

@@ -24,7 +24,9 @@ export class FaultyDatabase implements Database {
   store<T>(name: string): Store<T> {
     const inner = this.inner.store<T>(name);
     const guard = <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
-    async (...args: A): Promise<R> => {
+    async (
+      ...args: A
+    ): Promise<R> => {
       this.#check();
       return await fn(...args);
     };

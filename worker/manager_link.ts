@@ -86,12 +86,12 @@ export class ManagerLink {
     this.#flush();
   }
 
-  async #post(path: string, body: string): Promise<void> {
+  async #post(path: string, body: string, timeoutMs = 5_000): Promise<void> {
     const response = await this.#transport(`${this.#manager}${path}`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body,
-    }, 5_000);
+    }, timeoutMs);
     const text = await response.text();
     if (!response.ok) {
       throw new Refused(response.status, `${response.status} ${messageIn(text) ?? text}`);
@@ -165,7 +165,9 @@ export class ManagerLink {
   /** Keeps what was not sent, unless a newer change of the same task came meanwhile. */
   #keep(batches: { tasks: Task[] }[]): void {
     for (const batch of batches) {
-      for (const task of batch.tasks) if (!this.#unsent.has(task.ID)) this.#unsent.set(task.ID, task);
+      for (const task of batch.tasks) {
+        if (!this.#unsent.has(task.ID)) this.#unsent.set(task.ID, task);
+      }
     }
   }
 
@@ -178,11 +180,15 @@ export class ManagerLink {
   async #heartbeats(): Promise<void> {
     const signal = this.#closing.signal;
     while (!signal.aborted) {
+      const started = this.#clock.now();
       try {
         const stats = nodeStats(await this.#worker.stats());
+        // A heartbeat lost on the way must not hold up the next one: waiting out a 5 s
+        // call timeout would itself make the node look dead (found by the simulation).
         await this.#post(
           "/nodes",
           JSON.stringify({ Name: this.#worker.name, Api: this.#api, Stats: stats }),
+          Math.max(1_000, this.#intervalMs),
         );
         if (!this.#reachable) this.#log(`the manager at ${this.#manager} answers again`);
         this.#reachable = true;
@@ -191,7 +197,8 @@ export class ManagerLink {
       } catch (error) {
         this.#failed(error);
       }
-      await this.#clock.sleep(this.#intervalMs, signal);
+      const elapsed = this.#clock.now() - started;
+      await this.#clock.sleep(Math.max(0, this.#intervalMs - elapsed), signal);
     }
   }
 }

@@ -264,17 +264,19 @@ export class Worker implements NodeAgent {
     if (!task || task.State !== State.Running || task.ContainerID !== containerId) return;
     this.#log(`task ${describeTask(task)}: ${reason}; stopping it`);
     await this.runtime.stop(containerId, this.#stopGraceSeconds);
-    await this.records.change(id, (t) =>
-      t?.State === State.Running && t.ContainerID === containerId
-        ? {
-          ...t,
-          State: State.Failed,
-          Error: reason,
-          ExitCode: null,
-          FailureCause: "task",
-          FinishTime: new Date().toISOString(),
-        }
-        : null
+    await this.records.change(
+      id,
+      (t) =>
+        t?.State === State.Running && t.ContainerID === containerId
+          ? {
+            ...t,
+            State: State.Failed,
+            Error: reason,
+            ExitCode: null,
+            FailureCause: "task",
+            FinishTime: new Date().toISOString(),
+          }
+          : null,
     );
   }
 
@@ -320,8 +322,7 @@ export class Worker implements NodeAgent {
               HostPorts: state.hostPorts,
               StartTime: state.startedAt,
             }
-            : null
-        );
+            : null);
         return;
       }
     }
@@ -341,8 +342,7 @@ export class Worker implements NodeAgent {
             ExitCode: null,
             Error: "",
           }
-          : null
-      );
+          : null);
       this.#log(`task ${describeTask(task)} running in ${started.containerId.slice(0, 12)}`);
     } catch (error) {
       const reason = errorMessage(error);
@@ -356,8 +356,7 @@ export class Worker implements NodeAgent {
             FailureCause: "task",
             FinishTime: new Date().toISOString(),
           }
-          : null
-      );
+          : null);
     }
   }
 
@@ -365,10 +364,12 @@ export class Worker implements NodeAgent {
     const containers = await this.runtime.list(this.name, task.ID);
     for (const c of containers) await this.runtime.stop(c.id, this.#stopGraceSeconds);
     // A finished task keeps its state; its container is stopped.
-    const stopped = await this.records.change(task.ID, (t) =>
-      t && !isTerminal(t.State)
-        ? { ...t, State: State.Completed, FinishTime: new Date().toISOString() }
-        : null
+    const stopped = await this.records.change(
+      task.ID,
+      (t) =>
+        t && !isTerminal(t.State)
+          ? { ...t, State: State.Completed, FinishTime: new Date().toISOString() }
+          : null,
     );
     if (stopped && stopped !== task) this.#log(`task ${describeTask(task)} stopped`);
   }
@@ -396,8 +397,10 @@ export class Worker implements NodeAgent {
         FailureCause: state.exitCode === 0 ? "" : this.#cause(state.finishedAt),
         FinishTime: state.finishedAt,
       };
-    const changed = await this.records.change(id, (t) =>
-      t?.State === State.Running && t.ContainerID === containerId ? { ...t, ...facts } : null
+    const changed = await this.records.change(
+      id,
+      (t) =>
+        t?.State === State.Running && t.ContainerID === containerId ? { ...t, ...facts } : null,
     );
     if (changed !== task) this.#log(`task ${describeTask(task)}: container stopped on its own`);
   }
@@ -494,8 +497,7 @@ export class Worker implements NodeAgent {
             await this.runtime.remove(c.id);
           }
           await this.records.remove(task.ID);
-        })
-      );
+        }));
     }
   }
 }

@@ -140,7 +140,10 @@ Deno.test("numbers outside what Docker takes are refused at submit, not at conta
     Task: { Image: "x", ExposedPorts: { "65535/tcp": {} }, PortBindings: { "1/udp": "0" } },
   });
   assert.deepEqual(Object.keys(event.Task.ExposedPorts), ["65535/tcp"]);
-  assert.equal(parseTaskEvent({ Task: { Image: "x", Memory: 6 * 1024 * 1024 } }).Task.Memory, 6291456);
+  assert.equal(
+    parseTaskEvent({ Task: { Image: "x", Memory: 6 * 1024 * 1024 } }).Task.Memory,
+    6291456,
+  );
 });
 
 Deno.test("route IDs must be UUIDs", () => {

@@ -1,0 +1,205 @@
+/**
+ * The manager under faults, in process: the real manager and simulated workers on a
+ * simulated network and clock. Each test is one of the findings of the integrity issue
+ * (or one of its rules), and failed on the code before it.
+ */
+import assert from "node:assert/strict";
+import { State, type Task } from "../../task/mod.ts";
+import { startSimCluster } from "../../testing/sim_cluster.ts";
+
+const MiB = 1024 * 1024;
+
+Deno.test("a flood of reports queued while the manager was unreachable arrives in batches, not as one refused request", async () => {
+  // Finding 1: the whole backlog went in one request, over the 48 KiB body limit: 413 on
+  // every heartbeat, and the manager learnt of it only from its 10 s safety-net poll.
+  await using sim = await startSimCluster({ nodes: 1 });
+  const ids: string[] = [];
+  for (let i = 0; i < 200; i++) {
+    const { status, body } = await sim.call("POST", "/tasks", {
+      Name: `flood-${i}`,
+      Image: "sim",
+      RestartPolicy: "no",
+      Env: [`PADDING=${"x".repeat(400)}`],
+    });
+    assert.equal(status, 201);
+    ids.push(body.ID);
+  }
+  await sim.run(3_000);
+  const node = sim.cluster.alive()[0];
+  assert.equal(node.running().length, 200);
+  sim.network.partition(node.name, 3_000); // shorter than the node timeout
+  for (const id of ids) await node.exit(id, 1);
+  await sim.run(3_000 + 2_000); // the partition ends; two heartbeats; no safety-net poll yet
+  const { body: tasks } = await sim.call("GET", "/tasks");
+  assert.equal(tasks.filter((t: Task) => t.State === State.Failed).length, 200);
+  assert.ok(!sim.logs.some((line) => /413/.test(line)), sim.logs.join("\n"));
+  assert.deepEqual(sim.checker.violations, []);
+});
+
+Deno.test("a failing store gives 503s and a degraded health, never a crash, and cube recovers by itself", async () => {
+  // Finding 4: a failed KV write in the restart path ended the process (from #track).
+  await using sim = await startSimCluster({ nodes: 2 });
+  const { body: task } = await sim.call("POST", "/tasks", {
+    Name: "flaky",
+    Image: "sim",
+    RestartPolicy: "on-failure",
+  });
+  await sim.run(1_000);
+  sim.cluster.failStore(10_000);
+  const node = sim.cluster.alive().find((n) => n.running().length > 0)!;
+  await node.exit(task.ID, 1); // its report and its restart both need the store
+  await sim.run(3_000);
+  const refused = await sim.call("POST", "/tasks", { Image: "sim" });
+  assert.equal(refused.status, 503);
+  assert.equal(refused.body.HTTPStatusCode, 503);
+  assert.match(refused.body.Message, /the store failed: simulated store failure/);
+  const degraded = await sim.call("GET", "/health");
+  assert.equal(degraded.body.Status, "degraded");
+  assert.match(degraded.body.Store, /simulated store failure/);
+  await sim.run(8_000);
+  sim.cluster.tickStore();
+  await sim.run(3_000);
+  assert.equal((await sim.call("GET", "/health")).body.Status, "ok");
+  const { body: healed } = await sim.call("GET", `/tasks/${task.ID}`);
+  assert.equal(healed.State, State.Running, "the report was sent again and the restart done");
+  assert.equal(healed.RestartCount, 1);
+  assert.deepEqual(sim.checker.violations, []);
+});
+
+Deno.test("finished tasks and their history are forgotten after the retention; live ones stay", async () => {
+  await using sim = await startSimCluster({
+    nodes: 2,
+    manager: { taskRetentionMs: 10 * 60_000 },
+  });
+  const { body: live } = await sim.call("POST", "/tasks", { Name: "live", Image: "sim" });
+  const { body: done } = await sim.call("POST", "/tasks", { Name: "done", Image: "sim" });
+  await sim.run(1_000);
+  assert.equal((await sim.call("DELETE", `/tasks/${done.ID}`)).status, 204);
+  await sim.run(9 * 60_000);
+  assert.equal((await sim.call("GET", `/tasks/${done.ID}`)).status, 200, "kept for 10 min");
+  await sim.run(3 * 60_000);
+  assert.equal((await sim.call("GET", `/tasks/${done.ID}`)).status, 404);
+  assert.equal((await sim.call("GET", `/tasks/${done.ID}/events`)).status, 404);
+  const events = await sim.cluster.db.store("events").list({ prefix: `${done.ID}:` });
+  assert.equal(events.length, 0, "its history is gone from the store too");
+  const { body: tasks } = await sim.call("GET", "/tasks");
+  assert.deepEqual(tasks.map((t: Task) => t.ID), [live.ID]);
+  assert.equal(tasks[0].State, State.Running);
+});
+
+Deno.test("GET /tasks stays at the live size while the cluster runs thousands of short tasks over simulated days", async () => {
+  // 2,000 tasks over 5 simulated hours here; `deno task simulate --gc 100000` runs the
+  // 100,000 of the issue over simulated days (simulated time, not tasks, is what costs).
+  await using sim = await startSimCluster({
+    nodes: 4,
+    manager: { taskRetentionMs: 30 * 60_000 },
+  });
+  const perRound = 50;
+  let largest = 0;
+  for (let round = 0; round < 40; round++) {
+    const ids: string[] = [];
+    for (let i = 0; i < perRound; i++) {
+      const { status, body } = await sim.call("POST", "/tasks", {
+        Name: `batch-${round}-${i}`,
+        Image: "sim",
+        RestartPolicy: "no",
+      });
+      assert.equal(status, 201);
+      ids.push(body.ID);
+    }
+    await sim.run(2_000);
+    for (const node of sim.cluster.alive()) {
+      for (const task of node.running()) await node.exit(task.ID, 0);
+    }
+    await sim.run(7.5 * 60_000); // eight batches an hour: 5 hours in all
+    largest = Math.max(largest, sim.cluster.manager!.tasks.size);
+  }
+  // Kept: what finished within the retention (four batches) and what is being collected.
+  assert.ok(largest <= 6 * perRound, `the manager held ${largest} tasks at most`);
+  const { body: tasks } = await sim.call("GET", "/tasks");
+  assert.ok(tasks.length <= 6 * perRound, `GET /tasks lists ${tasks.length}`);
+  const footprint = sim.cluster.manager!.footprint();
+  assert.equal(footprint.pending, 0);
+  assert.equal(footprint.avoid, 0);
+  assert.deepEqual(sim.checker.violations, []);
+});
+
+Deno.test("a node down past its retention is forgotten, and DELETE /nodes/{name} forgets one at once", async () => {
+  await using sim = await startSimCluster({
+    nodes: 3,
+    manager: { nodeRetentionMs: 60 * 60_000 },
+  });
+  const { body: task } = await sim.call("POST", "/tasks", { Name: "mover", Image: "sim" });
+  await sim.run(1_000);
+  const first = (await sim.call("GET", `/tasks/${task.ID}`)).body.Node;
+  sim.cluster.crashWorker("node-3");
+  await sim.run(30 * 60_000);
+  const byName = (nodes: { Name: string; Status: string }[]) =>
+    nodes.map((n) => [n.Name, n.Status]).sort();
+  let { body: nodes } = await sim.call("GET", "/nodes");
+  assert.deepEqual(byName(nodes), [
+    ["node-1", "ready"],
+    ["node-2", "ready"],
+    ["node-3", "down"],
+  ]);
+  await sim.run(31 * 60_000);
+  ({ body: nodes } = await sim.call("GET", "/nodes"));
+  assert.deepEqual(byName(nodes), [["node-1", "ready"], ["node-2", "ready"]]);
+
+  const removed = await sim.call("DELETE", `/nodes/${first}`);
+  assert.equal(removed.status, 204);
+  await sim.run(2_000);
+  const { body: moved } = await sim.call("GET", `/tasks/${task.ID}`);
+  assert.notEqual(moved.Node, first, "its task was placed elsewhere");
+  assert.equal(moved.State, State.Running);
+  assert.equal(moved.RestartCount, 0, "a node removed is not the task's fault");
+  const unknown = await sim.call("DELETE", "/nodes/nope");
+  assert.equal(unknown.status, 404);
+  assert.match(unknown.body.Message, /Node nope not found/);
+});
+
+Deno.test("restarts caused by the infrastructure are not counted, and the count starts afresh after a healthy window", async () => {
+  await using sim = await startSimCluster({
+    nodes: 1,
+    manager: { restartWindowMs: 10 * 60_000 },
+  });
+  const { body: task } = await sim.call("POST", "/tasks", {
+    Name: "steady",
+    Image: "sim",
+    MaxRestarts: 1,
+  });
+  await sim.run(1_000);
+  const node = sim.cluster.alive()[0];
+  for (let i = 0; i < 3; i++) {
+    await node.exit(task.ID, 137, "the Docker engine restarted", "infrastructure");
+    await sim.run(2_000);
+  }
+  let current = (await sim.call("GET", `/tasks/${task.ID}`)).body;
+  assert.equal(current.State, State.Running, "three engine restarts, and it runs");
+  assert.equal(current.RestartCount, 0);
+  await node.exit(task.ID, 1);
+  await sim.run(2_000);
+  current = (await sim.call("GET", `/tasks/${task.ID}`)).body;
+  assert.equal(current.RestartCount, 1, "its own failure counts");
+  await sim.run(11 * 60_000); // healthy for longer than the window
+  await node.exit(task.ID, 1);
+  await sim.run(2_000);
+  current = (await sim.call("GET", `/tasks/${task.ID}`)).body;
+  assert.equal(current.State, State.Running, "the count started afresh: 1 of 1 again");
+  assert.equal(current.RestartCount, 1);
+  const { body: events } = await sim.call("GET", `/tasks/${task.ID}/events`);
+  const restarts = events.map((e: { Message: string }) => e.Message).filter((m: string) =>
+    m.startsWith("restart")
+  );
+  assert.equal(restarts.length, 5);
+  assert.match(
+    restarts[0],
+    /^restart on node-1 after: the Docker engine restarted \(infrastructure failure, not counted\)$/,
+  );
+  assert.match(restarts[3], /^restart 1\/1 on node-1 after: container exited with code 1$/);
+  assert.match(
+    restarts[4],
+    /^restart 1\/1 on node-1 after: container exited with code 1 \(count reset: it ran 66\d s first\)$/,
+  );
+  assert.deepEqual(sim.checker.violations, []);
+});
