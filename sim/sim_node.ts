@@ -37,6 +37,10 @@ export interface SimNodeOptions {
   store?: Store<Task>;
   /** Waits for simulated time (the seeded simulation's clock). */
   clock?: Clock;
+  /** Makes container IDs (the seeded simulation's come from its generator). */
+  containerId?: () => string;
+  /** Finished tasks' records are forgotten this long after they finished, in ms (as the worker's). */
+  taskRetentionMs?: number;
 }
 
 const GiB = 1024 ** 3;
@@ -56,6 +60,9 @@ export class SimNode implements NodeAgent {
   readonly #disk: number;
   readonly #startDelayMs: number;
   readonly #clock: Clock;
+  readonly #retentionMs: number;
+  readonly #containerId: () => string;
+  #collected = 0;
 
   constructor(options: SimNodeOptions) {
     this.name = options.name;
@@ -64,6 +71,8 @@ export class SimNode implements NodeAgent {
     this.#disk = options.disk ?? 100 * GiB;
     this.#startDelayMs = options.startDelayMs ?? 0;
     this.#clock = options.clock ?? systemClock;
+    this.#retentionMs = options.taskRetentionMs ?? 24 * 3_600_000;
+    this.#containerId = options.containerId ?? containerId;
     this.records = new TaskRecords(options.store ?? new MemoryDatabase().store<Task>("tasks"));
     this.records.onChange = options.onChange ?? (() => {});
   }
@@ -122,7 +131,7 @@ export class SimNode implements NodeAgent {
         return {
           ...current,
           State: State.Running,
-          ContainerID: containerId(),
+          ContainerID: this.#containerId(),
           StartTime: new Date(this.#clock.now()).toISOString(),
         };
       });
@@ -183,10 +192,25 @@ export class SimNode implements NodeAgent {
     return Promise.resolve(ReadableStream.from([line]));
   }
 
-  stats(): Promise<Stats> {
+  /** Forgets finished records past their retention, at most once a minute (heartbeats ask). */
+  async #collect(): Promise<void> {
+    const now = this.#clock.now();
+    if (now - this.#collected < 60_000) return;
+    this.#collected = now;
+    for (const task of this.records.list()) {
+      if (isActive(task.State) || now - Date.parse(task.FinishTime) <= this.#retentionMs) continue;
+      await this.records.hold(task.ID, async () => {
+        const current = this.records.get(task.ID);
+        if (current && !isActive(current.State)) await this.records.remove(task.ID);
+      });
+    }
+  }
+
+  async stats(): Promise<Stats> {
+    await this.#collect();
     const active = this.records.activeCount;
     const kB = (bytes: number) => Math.round(bytes / 1024);
-    return Promise.resolve({
+    return {
       MemStats: {
         mem_total: kB(this.#memory),
         mem_free: kB(this.#memory),
@@ -226,7 +250,7 @@ export class SimNode implements NodeAgent {
       MemoryAvailableBytes: this.#memory,
       DiskTotalBytes: this.#disk,
       DiskFreeBytes: this.#disk,
-    });
+    };
   }
 
   health(): Promise<AgentHealth> {

@@ -17,6 +17,7 @@ import { createWorkerApp } from "../worker/app.ts";
 import { ManagerLink } from "../worker/manager_link.ts";
 import type { SimClock } from "./clock.ts";
 import type { SimNetwork } from "./network.ts";
+import type { Random } from "./random.ts";
 
 export const MANAGER = "manager";
 
@@ -40,6 +41,7 @@ interface SimWorker {
 export interface SimClusterOptions {
   clock: SimClock;
   network: SimNetwork;
+  random: Random;
   nodes: number;
   scheduler?: string;
   /** Manager options beyond the timings (retention, restart window). */
@@ -142,6 +144,8 @@ export class SimCluster {
       store: worker.store,
       clock: this.clock,
       startDelayMs: 50,
+      taskRetentionMs: this.#opts.manager?.taskRetentionMs,
+      containerId: () => (this.#opts.random.uuid() + this.#opts.random.uuid()).replaceAll("-", ""),
     });
     const link = new ManagerLink({
       managerUrl: `http://${MANAGER}`,

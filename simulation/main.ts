@@ -1,11 +1,13 @@
 /**
- * `deno task simulate [--seeds N] [--seed S] [--steps K] [--verbose]`: runs seeded
- * fault simulations and prints each failure with the seed that replays it exactly.
+ * `deno task simulate [--seeds N] [--first S] [--seed S] [--steps K] [--verbose]`: runs
+ * seeded fault simulations and prints each failure with the seed that replays it exactly.
+ * `deno task simulate --churn N`: N short tasks over simulated days, to watch memory.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
+import { churn } from "./churn.ts";
 import { runSeed } from "./schedule.ts";
 
 const { values } = parseArgs({
@@ -16,6 +18,7 @@ const { values } = parseArgs({
     first: { type: "string", default: "1" },
     steps: { type: "string", default: "60" },
     verbose: { type: "boolean", default: false },
+    churn: { type: "string" },
   },
 });
 
@@ -26,6 +29,28 @@ function whole(name: string, text: string): number {
     Deno.exit(2);
   }
   return n;
+}
+
+if (values.churn !== undefined) {
+  const started = performance.now();
+  const result = await churn({
+    tasks: whole("churn", values.churn),
+    batch: 250,
+    everyMs: 15 * 60_000,
+  });
+  const seconds = (performance.now() - started) / 1000;
+  console.log(
+    `${result.tasks} short tasks over ${
+      (result.simulatedMs / 86_400_000).toFixed(1)
+    } simulated days ` +
+      `(retention 30 min) in ${
+        seconds.toFixed(1)
+      } s: the manager held ${result.largest} tasks at ` +
+      `most; GET /tasks lists ${result.listed}; ${result.events} history events left; ` +
+      `${result.violations.length} violations`,
+  );
+  for (const v of result.violations) console.log(`  ${v}`);
+  Deno.exit(result.violations.length > 0 ? 1 : 0);
 }
 
 const steps = whole("steps", values.steps);

@@ -55,6 +55,7 @@ export async function runSeed(options: RunOptions): Promise<RunResult> {
   const cluster = new SimCluster({
     clock,
     network,
+    random,
     nodes: options.nodes ?? random.int(2, 5),
     scheduler: random.pick(["epvm", "roundrobin"]),
     onManager: (manager) => checker.watch(manager),

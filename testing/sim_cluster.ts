@@ -53,6 +53,7 @@ export async function startSimCluster(
   const cluster = new SimCluster({
     clock,
     network,
+    random,
     nodes: options.nodes ?? 2,
     manager: options.manager,
     onManager: (manager) => checker.watch(manager),

@@ -219,3 +219,56 @@ Deno.test("a static worker (the book's --workers) is polled: its tasks run, its 
     await removeContainersOf(name);
   }
 });
+
+Deno.test("a worker both listed with --workers and joined with --manager is one node, and its tasks keep running", async () => {
+  // Finding 7: it appeared as two nodes (its address and its name) and the manager
+  // stopped every task on it as a "stale copy" of itself, over and over.
+  await using dir = await tempDir();
+  const name = uniqueName("twice");
+  const managerPort = freePort();
+  const worker = await startWorker({
+    host: "127.0.0.1",
+    port: 0,
+    name,
+    store: `${dir.path}/worker.kv`,
+    publishIp: "127.0.0.1",
+    pull: "missing",
+    stopGrace: 1,
+    concurrency: 8,
+    manager: `http://127.0.0.1:${managerPort}`,
+    heartbeatInterval: FAST.heartbeatInterval,
+    quiet: true,
+  });
+  const address = new URL(worker.url).host;
+  try {
+    await using cluster = await startCluster({
+      manager: { port: managerPort, workers: [address] },
+    });
+    await waitFor("the worker to be ready", async () => {
+      const { body } = await request(`${cluster.url}/nodes`);
+      return body.some((n: { Status: string }) => n.Status === "ready");
+    });
+    const tasks = [];
+    for (let i = 0; i < 4; i++) {
+      tasks.push(await cluster.submit({ Name: `twice-${i}`, Image: SLEEP_IMAGE }));
+    }
+    const first = [];
+    for (const task of tasks) first.push(await cluster.waitForState(task.ID, State.Running));
+    // Long enough for many polls (every 0.2 s) and pushes to have come in both ways.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const { body: nodes } = await request(`${cluster.url}/nodes`);
+    assert.deepEqual(nodes.map((n: { Name: string; Static: boolean }) => [n.Name, n.Static]), [
+      [name, true],
+    ]);
+    for (const [i, task] of tasks.entries()) {
+      const now = await cluster.task(task.ID);
+      assert.equal(now.State, State.Running);
+      assert.equal(now.ContainerID, first[i].ContainerID, "never stopped, never restarted");
+    }
+    const running = (await containersOf(name)).filter((c) => c.State === "running");
+    assert.equal(running.length, 4);
+  } finally {
+    await worker.close();
+    await removeContainersOf(name);
+  }
+});

@@ -243,3 +243,30 @@ Deno.test("GET /stats gives plausible figures: memory total equals /proc/meminfo
   await waitForState(w, run.Task.ID, State.Running);
   assert.equal((await request(`${w.url}/stats`)).body.TaskCount, 1);
 });
+
+Deno.test("GET /stats starts no process: disk figures come from statfs, the task count from memory", async () => {
+  // Finding 6: two `df` processes per heartbeat, and the whole store listed each time.
+  await using w = await startTestWorker();
+  const run = event({ Name: "counted", Image: SLEEP_IMAGE });
+  await request(`${w.url}/tasks`, { body: run });
+  await waitForState(w, run.Task.ID, State.Running);
+  const original = Deno.Command;
+  let spawned = 0;
+  // deno-lint-ignore no-explicit-any
+  (Deno as any).Command = class {
+    constructor() {
+      spawned++;
+      throw new Error("stats must not start a process");
+    }
+  };
+  try {
+    const { body } = await request(`${w.url}/stats`);
+    assert.equal(spawned, 0);
+    assert.ok(body.DiskStats.all > 0 && body.DiskStats.free <= body.DiskStats.all);
+    assert.ok(body.DiskTotalBytes > 0);
+    assert.equal(body.TaskCount, 1);
+  } finally {
+    // deno-lint-ignore no-explicit-any
+    (Deno as any).Command = original;
+  }
+});

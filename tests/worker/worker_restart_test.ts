@@ -135,3 +135,57 @@ Deno.test("a worker restarted after a clean stop keeps serving its tasks", async
     await removeContainersOf(name);
   }
 });
+
+Deno.test("a replayed start keeps the task's own running container and removes only true leftovers", async () => {
+  // Finding 5: a worker that crashed between saving Running and removing the intent
+  // replayed the start, removed every container of the task (its live one too), and the
+  // task failed as "disappeared", using up a restart.
+  await using dir = await tempDir();
+  const name = uniqueName("replay");
+  const store = `${dir.path}/worker.kv`;
+  const port = freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const args = workerArgs(name, port, store);
+  try {
+    let task: { ID: string; ContainerID: string; Revision: number };
+    {
+      await using first = spawnCube(args);
+      await waitForHealth(url, first);
+      const id = await postTask(url, "kept");
+      task = await running(url, id);
+      await first.kill();
+    }
+    // The crash came after Running was saved and before the intent was removed: put the
+    // intent back, and leave a true leftover of the same task beside the live container.
+    {
+      using kv = await Deno.openKv(store);
+      const record = (await kv.get(["tasks", task.ID])).value as Record<string, unknown>;
+      await kv.set(["intents", task.ID], {
+        ID: crypto.randomUUID(),
+        State: State.Running,
+        Timestamp: new Date().toISOString(),
+        Task: { ...record, State: State.Scheduled },
+      });
+    }
+    const leftover = await docker.createContainer({
+      Image: SLEEP_IMAGE,
+      name: `cube-leftover-${task.ID.slice(0, 8)}-${name}`,
+      Labels: { "cube.task.id": task.ID, "cube.task.name": "kept", "cube.worker": name },
+    });
+    await using second = spawnCube(args);
+    await waitForHealth(url, second);
+    await waitFor("the replayed intent to be carried out and the leftover removed", async () => {
+      const ids = (await containersOf(name)).map((c) => c.Id);
+      return !ids.includes(leftover.id) && ids.length === 1;
+    });
+    const after = (await request(`${url}/tasks/${task.ID}`)).body;
+    assert.equal(after.State, State.Running);
+    assert.equal(after.ContainerID, task.ContainerID, "the same container, never restarted");
+    assert.equal(after.Error, "");
+    const info = await docker.getContainer(task.ContainerID).inspect();
+    assert.equal(info.State.Running, true);
+    assert.equal(info.RestartCount, 0);
+  } finally {
+    await removeContainersOf(name);
+  }
+});
