@@ -13,6 +13,9 @@ interface DevFlags {
   heartbeatInterval: number;
   nodeTimeout: number;
   restartBackoff: number;
+  restartWindow: number;
+  taskRetention: number;
+  nodeRetention: number;
   publishIp: string;
   pull: "always" | "missing" | "never";
   stopGrace: number;

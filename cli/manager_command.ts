@@ -1,6 +1,6 @@
 import { Command, Option } from "commander";
 import { SCHEDULERS } from "../scheduler/mod.ts";
-import { intOption, onShutdown, secondsOption } from "./options.ts";
+import { durationOption, intOption, onShutdown, secondsOption } from "./options.ts";
 import { type ManagerSettings, startManager } from "../roles/start.ts";
 
 /** Options shared by `cube manager` and `cube dev`. */
@@ -36,6 +36,22 @@ export function managerControlOptions(command: Command): Command {
         "first restart delay; doubles per restart, max 30 s",
       )
         .env("CUBE_RESTART_BACKOFF").default(0.25),
+    )
+    .addOption(
+      durationOption(
+        "--restart-window <duration>",
+        "a task that ran this long before it ended starts its restart count afresh",
+      ).env("CUBE_RESTART_WINDOW").default(600, "10m"),
+    )
+    .addOption(
+      durationOption(
+        "--task-retention <duration>",
+        "finished tasks and their history are forgotten this long after they finish",
+      ).env("CUBE_TASK_RETENTION").default(86_400, "24h"),
+    )
+    .addOption(
+      durationOption("--node-retention <duration>", "nodes down this long are forgotten")
+        .env("CUBE_NODE_RETENTION").default(86_400, "24h"),
     );
 }
 

@@ -22,6 +22,25 @@ export function secondsOption(flags: string, description: string): Option {
   });
 }
 
+const DURATION_UNITS: Record<string, number> = { "": 1, s: 1, m: 60, h: 3_600, d: 86_400 };
+
+/** `"90"`, `"90s"`, `"10m"`, `"24h"`, `"7d"` → seconds. */
+export function parseDuration(value: string): number {
+  const match = value.trim().toLowerCase().match(/^(\d+(?:\.\d+)?)\s*([smhd]?)$/);
+  const seconds = match ? Number(match[1]) * DURATION_UNITS[match[2]] : NaN;
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw new InvalidArgumentError(
+      `"${value}" is not a duration (examples: 90, 90s, 10m, 24h, 7d; plain numbers are seconds)`,
+    );
+  }
+  return seconds;
+}
+
+/** An option whose value is a positive duration: seconds, or with a unit (`10m`, `24h`, `7d`). */
+export function durationOption(flags: string, description: string): Option {
+  return new Option(flags, description).argParser(parseDuration);
+}
+
 /** Runs `cleanup` once on SIGINT or SIGTERM, then exits. Resolves never. */
 export function onShutdown(cleanup: () => Promise<void>): Promise<void> {
   return new Promise(() => {

@@ -1,5 +1,12 @@
 import { Command, Option } from "commander";
-import { bytesOption, intOption, numberOption, onShutdown, secondsOption } from "./options.ts";
+import {
+  bytesOption,
+  durationOption,
+  intOption,
+  numberOption,
+  onShutdown,
+  secondsOption,
+} from "./options.ts";
 import { startWorker, type WorkerSettings } from "../roles/start.ts";
 
 /** Options shared by `cube worker` and `cube dev`. */
@@ -66,6 +73,12 @@ export function workerCommand(): Command {
     .addOption(
       secondsOption("--heartbeat-interval <seconds>", "seconds between heartbeats to the manager")
         .env("CUBE_HEARTBEAT_INTERVAL").default(1),
+    )
+    .addOption(
+      durationOption(
+        "--task-retention <duration>",
+        "finished tasks' records and containers are removed this long after they finish",
+      ).env("CUBE_TASK_RETENTION").default(86_400, "24h"),
     );
   return workerRuntimeOptions(command).action(async (flags: WorkerSettings) => {
     const node = await startWorker(flags);

@@ -570,7 +570,9 @@ export class Manager {
   }
 
   async #restart(id: string): Promise<void> {
+    let from = "";
     const task = await this.tasks.change(id, (t, desired) => {
+      from = t.Node;
       if (!isTerminal(t.State) || desired !== "run") return null;
       const decision = restartDecision(t, this.#opts.restartWindowMs);
       if (!decision.restart) return null;
@@ -605,7 +607,10 @@ export class Manager {
       };
     });
     if (task?.State === State.Scheduled) this.#sendRun(task);
-    else if (task?.State === State.Pending) this.#pending.add(id);
+    else if (task?.State === State.Pending) {
+      if (from) this.#avoidNode(id, from); // it could not start there: try another node
+      this.#pending.add(id);
+    }
   }
 
   async #dispatchLoop(): Promise<void> {

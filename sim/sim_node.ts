@@ -21,6 +21,7 @@ import {
   type TaskEvent,
 } from "../task/mod.ts";
 import type { AgentHealth, NodeAgent, SubmitResult } from "../worker/agent.ts";
+import { admit } from "../worker/admission.ts";
 import { TaskRecords } from "../worker/task_records.ts";
 
 export interface SimNodeOptions {
@@ -84,7 +85,7 @@ export class SimNode implements NodeAgent {
   /** Reads the records back (after a simulated crash) and finishes starts a crash cut short. */
   async recover(): Promise<void> {
     for (const task of await this.records.load()) {
-      if (task.State === State.Scheduled) this.#startLater(task.ID, task.Placement);
+      if (task.State === State.Scheduled) this.#startLater(task.ID);
     }
   }
 
@@ -100,33 +101,39 @@ export class SimNode implements NodeAgent {
     }
     return this.records.hold(id, async (write) => {
       const existing = this.records.get(id);
-      const placement = event.Task.Placement || existing?.Placement || 0;
-      if (existing && isActive(existing.State)) {
-        if (existing.Placement === placement) return { task: existing, created: false };
-        const task = await write((t) => t && { ...t, Placement: placement });
+      const admission = admit(existing, event, this.name);
+      if (admission.kind === "keep") return { task: existing!, created: false };
+      if (admission.kind === "adopt") {
+        const task = await write((t) => t && { ...t, Placement: admission.placement });
         return { task: task!, created: false };
       }
-      const task = (await write(() => ({
-        ...event.Task,
-        State: State.Scheduled,
-        Node: this.name,
-        ContainerID: "",
-        Error: "",
-        FailureCause: "",
-        Placement: placement,
-        CreateTime: existing?.CreateTime ?? event.Task.CreateTime,
-      })))!;
-      this.#startLater(id, placement);
+      const task = (await write(() => admission.task))!;
+      this.#startLater(id);
       return { task, created: true };
     });
   }
 
-  #startLater(id: string, placement: number): void {
+  #startLater(id: string): void {
     const signal = this.#closing.signal;
     this.#clock.sleep(this.#startDelayMs, signal).then(async () => {
       if (signal.aborted) return;
       await this.records.change(id, (current) => {
-        if (current?.State !== State.Scheduled || current.Placement !== placement) return null;
+        // Whatever placement the record has by now: a later run of the same task adopts
+        // the start in progress (as the worker's queued start reads the newest record).
+        if (current?.State !== State.Scheduled) return null;
+        // An image only one node has (`sim/only-on-<node>`): elsewhere the start fails, as
+        // a real worker's does when the image is neither local nor pullable.
+        const only = current.Image.match(/^sim\/only-on-(.+)$/)?.[1];
+        if (only !== undefined && only !== this.name) {
+          return {
+            ...current,
+            State: State.Failed,
+            Error:
+              `Cannot start task "${current.Name}": image "${current.Image}" not found locally and the pull failed`,
+            FailureCause: "task",
+            FinishTime: new Date(this.#clock.now()).toISOString(),
+          };
+        }
         this.starts.set(id, (this.starts.get(id) ?? 0) + 1);
         return {
           ...current,

@@ -95,7 +95,8 @@ export async function runSeed(options: RunOptions): Promise<RunResult> {
         const task = {
           ID: random.uuid(),
           Name: `t${step}`,
-          Image: "sim",
+          // Now and then an image that only one node has: the others fail to start it.
+          Image: random.chance(0.15) ? `sim/only-on-${random.pick(nodes)}` : "sim",
           RestartPolicy: random.pick(POLICIES),
           MaxRestarts: random.int(0, 3),
         };

@@ -27,6 +27,7 @@ import {
 } from "../task/mod.ts";
 import type { ContainerState, DockerRuntime } from "./docker_runtime.ts";
 import type { AgentHealth, NodeAgent, SubmitResult } from "./agent.ts";
+import { admit } from "./admission.ts";
 import { HealthMonitor } from "./health.ts";
 import { KeyedQueue } from "./keyed_queue.ts";
 import { type Stats, StatsCollector } from "./stats.ts";
@@ -174,24 +175,13 @@ export class Worker implements NodeAgent {
     return this.records.hold(id, async (write) => {
       const existing = this.records.get(id);
       const intent = await this.#intents.get(id);
-      const placement = event.Task.Placement || existing?.Placement || 0;
-      if (existing && isActive(existing.State) && intent?.value.State !== State.Completed) {
-        if (existing.Placement === placement) return { task: existing, created: false };
-        // Placed here again while its copy still runs: the copy is the new placement.
-        const task = await write((t) => t && { ...t, Placement: placement });
+      const admission = admit(existing, event, this.name, intent?.value.State === State.Completed);
+      if (admission.kind === "keep") return { task: existing!, created: false };
+      if (admission.kind === "adopt") {
+        const task = await write((t) => t && { ...t, Placement: admission.placement });
         return { task: task!, created: false };
       }
-      const task = (await write(() => ({
-        ...event.Task,
-        State: State.Scheduled,
-        Node: this.name,
-        ContainerID: "",
-        Error: "",
-        FailureCause: "",
-        Placement: placement,
-        Revision: existing?.Revision ?? 0,
-        CreateTime: existing?.CreateTime ?? event.Task.CreateTime,
-      })))!;
+      const task = (await write(() => admission.task))!;
       await this.#intents.put(id, { ...event, State: State.Running, Task: task });
       this.#enqueue(id);
       return { task, created: true };
