@@ -17,7 +17,7 @@ import {
   type Store,
   type Write,
 } from "../store/mod.ts";
-import { stateName, type Task, type TaskHistoryEvent } from "../task/mod.ts";
+import { isValidTransition, stateName, type Task, type TaskHistoryEvent } from "../task/mod.ts";
 import { History } from "./history.ts";
 import type { StoreGuard } from "./store_guard.ts";
 
@@ -158,6 +158,14 @@ export class TaskBook {
         const desired = this.desired(id);
         const edit = mutate(current, desired);
         if (!edit) return current;
+        if (!isValidTransition(current.State, edit.task.State)) {
+          throw new CubeError(
+            409,
+            `Task ${id} cannot go from ${stateName(current.State)} to ${
+              stateName(edit.task.State)
+            }`,
+          );
+        }
         const message = edit.message ||
           (edit.task.State !== current.State ? stateName(edit.task.State) : "");
         const writes: Write[] = [{ store: TASKS, key: id, value: edit.task }];

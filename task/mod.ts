@@ -7,7 +7,6 @@
 
 export * from "./state.ts";
 export * from "./task.ts";
-export * from "./transition.ts";
 export * from "./schema.ts";
 export * from "./node.ts";
 export * from "./stats.ts";

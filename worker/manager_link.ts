@@ -6,8 +6,9 @@
  * Changes are coalesced per task (the newest record wins) and sent in order by one
  * sender, in batches that stay under the manager's body limit however many piled up.
  * What cannot be sent (the manager is down, or cannot store) is kept and sent with the
- * next heartbeat that gets through. A batch the manager refuses as too large is split;
- * one it refuses as invalid is dropped with a log line: neither is "unreachable".
+ * next heartbeat that gets through. A batch the manager refuses (too large, or invalid)
+ * is split until what is refused is one report, which is dropped with a log line: a 4xx
+ * never makes the manager "unreachable".
  *
  * @module
  */
@@ -130,8 +131,16 @@ export class ManagerLink {
             await this.#post(`/nodes/${encodeURIComponent(this.#worker.name)}/tasks`, batch.body);
             continue;
           } catch (error) {
-            if (error instanceof Refused && error.status === 413 && batch.tasks.length > 1) {
-              // The manager takes less than we thought: halve it and go on.
+            const refused = error instanceof Refused && error.status >= 400 && error.status < 500;
+            if (refused && error.status === 404) {
+              // Not joined (the manager forgot this node): keep them for after the next heartbeat.
+              this.#keep([batch, ...queue]);
+              this.#holding = true;
+              return;
+            }
+            if (refused && batch.tasks.length > 1) {
+              // Too large for this manager, or one bad report among good ones: halve the
+              // batch and go on, until what is refused is one report alone.
               const half = Math.ceil(batch.tasks.length / 2);
               queue.unshift(
                 ...this.#batches(batch.tasks.slice(0, half)),
@@ -139,15 +148,11 @@ export class ManagerLink {
               );
               continue;
             }
-            if (error instanceof Refused && error.status >= 400 && error.status < 500) {
-              if (error.status === 404) {
-                // Not joined (the manager forgot this node): keep them for after the next heartbeat.
-                this.#keep([batch, ...queue]);
-                this.#holding = true;
-                return;
-              }
+            if (refused) {
               this.#log(
-                `the manager refused ${batch.tasks.length} task reports (${error.message}); dropped`,
+                `the manager refused the report of task ${
+                  batch.tasks[0].ID
+                } (${error.message}); dropped`,
               );
               continue;
             }

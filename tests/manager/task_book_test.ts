@@ -129,3 +129,17 @@ Deno.test("a failing store rejects a change with a 503 and leaves the task as it
   assert.equal(guard.error, null);
   assert.equal((await book.change(task.ID, to(State.Scheduled)))?.State, State.Scheduled);
 });
+
+Deno.test("the writer refuses a move the state table forbids, with a 409, and stores nothing", async () => {
+  using db = await KvDatabase.open(":memory:");
+  const book = bookOn(db);
+  const task = await book.create(newTask({ Image: "x" }), "submitted");
+  await book.change(task.ID, to(State.Scheduled));
+  await book.change(task.ID, to(State.Completed));
+  await assert.rejects(
+    book.change(task.ID, to(State.Running)),
+    /cannot go from Completed to Running/,
+  );
+  assert.equal(book.get(task.ID)?.State, State.Completed);
+  assert.equal((await book.history(task.ID)).length, 3);
+});
