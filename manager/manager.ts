@@ -95,6 +95,8 @@ export class Manager {
   readonly #avoid = new Map<string, Set<string>>();
   /** Tasks being sent to their node right now. */
   readonly #sending = new Set<string>();
+  /** Stops being asked for right now: `node/task`. */
+  readonly #stopping = new Set<string>();
   readonly #opts: Timings;
   readonly #closing = new AbortController();
   readonly #loops: Promise<void>[] = [];
@@ -196,6 +198,7 @@ export class Manager {
       avoided,
       changing: this.tasks.busy,
       sending: this.#sending.size,
+      stopping: this.#stopping.size,
       inflight: this.#inflight.size,
     };
   }
@@ -332,7 +335,7 @@ export class Manager {
     if (!task && isActive(reported.State)) [action, why] = ["stop-copy", "the task is unknown"];
     if (action === "stop-copy") {
       this.#log(`stopping a stale copy of ${describeTask(reported)} on ${nodeName}: ${why}`);
-      this.#track(this.nodes.client(nodeName).stop(reported.ID));
+      this.#sendStop({ ...reported, Node: nodeName });
       return;
     }
     if (!task) return;
@@ -509,19 +512,25 @@ export class Manager {
     );
   }
 
+  /** Asks `task.Node` to stop the task, retrying briefly; one ask per node and task at a time. */
   #sendStop(task: Task): void {
-    this.#track((async () => {
-      for (let attempt = 0; attempt < 3 && !this.#closing.signal.aborted; attempt++) {
-        try {
-          await this.nodes.client(task.Node).stop(task.ID);
-          return;
-        } catch {
-          await this.clock.sleep(200 * 2 ** attempt, this.#closing.signal);
+    const key = `${task.Node}/${task.ID}`;
+    if (this.#stopping.has(key)) return;
+    this.#stopping.add(key);
+    this.#track(
+      (async () => {
+        for (let attempt = 0; attempt < 3 && !this.#closing.signal.aborted; attempt++) {
+          try {
+            await this.nodes.client(task.Node).stop(task.ID);
+            return;
+          } catch {
+            await this.clock.sleep(200 * 2 ** attempt, this.#closing.signal);
+          }
         }
-      }
-      // The node is unreachable: liveness marks it down, which finishes the task, or its
-      // next report asks again.
-    })());
+        // The node is unreachable: liveness marks it down, which finishes the task, or its
+        // next report asks again.
+      })().finally(() => this.#stopping.delete(key)),
+    );
   }
 
   #planRestart(task: Task): void {

@@ -111,10 +111,13 @@ export class NodeWatch {
   async #safetyNet(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       await this.timings.clock.sleep(this.timings.syncIntervalMs, signal);
-      for (const node of this.nodes.list()) {
-        if (signal.aborted) break;
-        if (node.Status === "ready" && !node.Static) await this.sync(node.Name);
-      }
+      if (signal.aborted) break;
+      // All at once: one node that does not answer must not delay the others' sync.
+      await Promise.all(
+        this.nodes.list().filter((n) => n.Status === "ready" && !n.Static).map((n) =>
+          this.sync(n.Name)
+        ),
+      );
     }
   }
 }

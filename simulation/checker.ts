@@ -153,6 +153,8 @@ export class Checker {
       ["restarts", f.restarts, tasks.filter((t) => isTerminal(t.State)).length],
       ["avoid", f.avoid, waiting],
       ["changing", f.changing, 0],
+      ["sending", f.sending, tasks.filter((t) => t.State === State.Scheduled).length],
+      ["stopping", f.stopping, tasks.length],
       ["inflight", f.inflight, cluster.workers.size * 4],
     ];
     for (const [what, value, limit] of limits) {
