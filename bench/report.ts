@@ -1,9 +1,11 @@
 /**
- * Figures and how they are printed: percentiles, a bounded-concurrency runner, and the
- * plain-text tables `deno task bench` shows.
+ * Figures and how they are printed: percentiles and the plain-text tables
+ * `deno task bench` shows (and, from `lib/`, the bounded-concurrency runner).
  *
  * @module
  */
+
+export { pool } from "../lib/async.ts";
 
 /** One scenario's result: a titled table, and notes (targets met or missed, caveats). */
 export interface Section {
@@ -53,23 +55,6 @@ export function verdict(value: number, target: number): string {
   return value <= target ? "met" : "MISSED";
 }
 
-/** Runs `fn` over `items` with at most `limit` calls in flight; results in input order. */
-export async function pool<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i], i);
-    }
-  });
-  await Promise.all(lanes);
-  return results;
-}
 
 export function formatSection(section: Section): string {
   const cells = [section.header, ...section.rows.map((r) => r.map(String))];

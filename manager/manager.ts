@@ -294,8 +294,8 @@ export class Manager {
    * the worker takes a placement once however often it hears of it.
    */
   #missing(nodeName: string, listed: Map<string, number>): void {
-    for (const task of this.tasks.values()) {
-      if (task.Node !== nodeName || task.State !== State.Scheduled) continue;
+    for (const task of this.tasks.onNode(nodeName)) {
+      if (task.State !== State.Scheduled) continue;
       const placement = listed.get(task.ID);
       // Listed with an older placement is missing too: the node never heard of this one.
       if (placement !== undefined && (placement === 0 || placement >= task.Placement)) continue;
@@ -655,8 +655,8 @@ export class Manager {
   /** Places a lost node's tasks again (stopped ones are finished): the infrastructure's fault. */
   async #moveTasksOff(name: string, why: string): Promise<void> {
     const moves: Promise<unknown>[] = [];
-    for (const task of this.tasks.values()) {
-      if (task.Node !== name || !isActive(task.State)) continue;
+    for (const task of [...this.tasks.onNode(name)]) {
+      if (!isActive(task.State)) continue;
       moves.push(
         this.tasks.change(task.ID, (t, desired) => {
           if (t.Node !== name || !isActive(t.State)) return null;
@@ -722,7 +722,7 @@ export class Manager {
     }
     if (forgotten > 0) this.#log(`forgot ${forgotten} finished tasks`);
     for (const node of this.nodes.forgettable(this.#opts.nodeRetentionMs)) {
-      if ([...this.tasks.values()].some((t) => t.Node === node.Name && isActive(t.State))) continue;
+      if ([...this.tasks.onNode(node.Name)].some((t) => isActive(t.State))) continue;
       await this.nodes.forget(node.Name);
       this.#log(`forgot node ${node.Name}: down since ${node.LastHeartbeat || "it was added"}`);
     }

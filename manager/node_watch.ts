@@ -7,6 +7,7 @@
  */
 
 import type { Clock } from "../lib/clock.ts";
+import { pool } from "../lib/async.ts";
 import { errorMessage } from "../lib/errors.ts";
 import { type Node, type NodeStats, nodeStats, type Task } from "../task/mod.ts";
 import { type HeartbeatOutcome, type NodeRegistry, staticApi } from "./nodes.ts";
@@ -25,6 +26,9 @@ export interface NodeWatchHooks {
   tick(): Promise<void>;
   log(message: string): void;
 }
+
+/** Safety-net syncs in flight at once. */
+const SYNC_CONCURRENCY = 16;
 
 export class NodeWatch {
   readonly #polling = new Set<string>();
@@ -112,12 +116,10 @@ export class NodeWatch {
     while (!signal.aborted) {
       await this.timings.clock.sleep(this.timings.syncIntervalMs, signal);
       if (signal.aborted) break;
-      // All at once: one node that does not answer must not delay the others' sync.
-      await Promise.all(
-        this.nodes.list().filter((n) => n.Status === "ready" && !n.Static).map((n) =>
-          this.sync(n.Name)
-        ),
-      );
+      // Several at once: one node that does not answer must not delay the others' sync,
+      // and a thousand nodes must not all answer at once.
+      const nodes = this.nodes.list().filter((n) => n.Status === "ready" && !n.Static);
+      await pool(nodes, SYNC_CONCURRENCY, (node) => this.sync(node.Name));
     }
   }
 }

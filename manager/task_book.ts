@@ -13,6 +13,7 @@ import { KeyLock } from "../lib/key_lock.ts";
 import {
   type Check,
   type Database,
+  MAX_BATCH_CHECKS,
   MAX_BATCH_WRITES,
   type Store,
   type Write,
@@ -57,6 +58,8 @@ export class TaskBook {
   readonly #tasks = new Map<string, Task>();
   readonly #versions = new Map<string, string>();
   readonly #desired = new Map<string, Desired>();
+  /** Task IDs by the node they are placed on. */
+  readonly #byNode = new Map<string, Set<string>>();
   readonly #taskStore: Store<Task>;
   readonly #desiredStore: Store<Desired>;
   readonly #history: History;
@@ -82,11 +85,8 @@ export class TaskBook {
     const entries = await this.#taskStore.list();
     entries.sort((a, b) => a.value.CreateTime.localeCompare(b.value.CreateTime));
     for (const { key, value, version } of entries) {
-      this.#tasks.set(key, {
-        ...value,
-        Placement: value.Placement ?? 0,
-        Revision: value.Revision ?? 0,
-      });
+      // Records from before placements and revisions existed start at 0.
+      this.#put({ ...value, Placement: value.Placement ?? 0, Revision: value.Revision ?? 0 });
       this.#versions.set(key, version);
     }
     return [...this.#tasks.values()];
@@ -113,6 +113,11 @@ export class TaskBook {
     const task = this.#tasks.get(id);
     if (!task) throw new CubeError(404, `Task ${id} not found`);
     return task;
+  }
+
+  /** The tasks placed on a node (any state). */
+  *onNode(name: string): Iterable<Task> {
+    for (const id of this.#byNode.get(name) ?? []) yield this.#tasks.get(id)!;
   }
 
   desired(id: string): Desired {
@@ -219,9 +224,7 @@ export class TaskBook {
         await this.#reload(id);
         return false;
       }
-      this.#tasks.delete(id);
-      this.#versions.delete(id);
-      this.#desired.delete(id);
+      this.#drop(id);
       this.observer?.(current, null, "forgotten");
       return true;
     });
@@ -237,8 +240,32 @@ export class TaskBook {
     return this.#lock.idle();
   }
 
-  #apply(before: Task | null, task: Task, desired: Desired, version: string, message: string) {
+  /** The mirror's one way in: the task and its place in the node index. */
+  #put(task: Task): void {
+    const before = this.#tasks.get(task.ID);
+    if (before && before.Node !== task.Node) this.#byNode.get(before.Node)?.delete(task.ID);
+    if (task.Node) {
+      let ids = this.#byNode.get(task.Node);
+      if (!ids) this.#byNode.set(task.Node, ids = new Set());
+      ids.add(task.ID);
+    }
     this.#tasks.set(task.ID, task);
+  }
+
+  #drop(id: string): void {
+    const task = this.#tasks.get(id);
+    if (task?.Node) {
+      const ids = this.#byNode.get(task.Node);
+      ids?.delete(id);
+      if (ids?.size === 0) this.#byNode.delete(task.Node);
+    }
+    this.#tasks.delete(id);
+    this.#versions.delete(id);
+    this.#desired.delete(id);
+  }
+
+  #apply(before: Task | null, task: Task, desired: Desired, version: string, message: string) {
+    this.#put(task);
     this.#versions.set(task.ID, version);
     this.#desired.set(task.ID, desired);
     this.observer?.(before, task, message);
@@ -248,12 +275,10 @@ export class TaskBook {
     const entry = await this.#guard.run(`read task ${id}`, () => this.#taskStore.get(id));
     const desired = await this.#guard.run(`read task ${id}`, () => this.#desiredStore.get(id));
     if (!entry) {
-      this.#tasks.delete(id);
-      this.#versions.delete(id);
-      this.#desired.delete(id);
+      this.#drop(id);
       return;
     }
-    this.#tasks.set(id, entry.value);
+    this.#put(entry.value);
     this.#versions.set(id, entry.version);
     if (desired) this.#desired.set(id, desired.value);
   }
@@ -295,14 +320,17 @@ export class TaskBook {
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
       let writes = 0;
+      let checks = 0;
       let bytes = 0;
       let n = 0;
       for (const item of this.#queue) {
-        const size = item.writes.length + item.checks.length;
-        if (n > 0 && (writes + size > MAX_BATCH_WRITES || bytes + item.bytes > MAX_BATCH_BYTES)) {
-          break;
-        }
-        writes += size;
+        if (
+          n > 0 && (writes + item.writes.length > MAX_BATCH_WRITES ||
+            checks + item.checks.length > MAX_BATCH_CHECKS ||
+            bytes + item.bytes > MAX_BATCH_BYTES)
+        ) break;
+        writes += item.writes.length;
+        checks += item.checks.length;
         bytes += item.bytes;
         n++;
       }

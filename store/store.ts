@@ -55,10 +55,11 @@ export interface Check {
 }
 
 /**
- * Deno KV caps one atomic operation at 1,000 mutations and 800 KiB; callers split larger
- * batches (each chunk is still atomic on its own).
+ * Deno KV caps one atomic operation at 1,000 mutations, 100 checks and 800 KiB; callers
+ * split larger batches (each chunk is still atomic on its own).
  */
-export const MAX_BATCH_WRITES = 200;
+export const MAX_BATCH_WRITES = 800;
+export const MAX_BATCH_CHECKS = 100;
 
 export interface Database extends Disposable {
   store<T>(name: string): Store<T>;

@@ -28,6 +28,27 @@ export interface TestCluster extends AsyncDisposable {
   waitForState(id: string, state: State, what?: string): Promise<Task>;
 }
 
+/** A test worker's settings: loopback, fast heartbeats, local images, a short stop grace. */
+export function testWorkerSettings(
+  name: string,
+  store: string,
+  overrides: Partial<WorkerSettings> = {},
+): WorkerSettings {
+  return {
+    host: "127.0.0.1",
+    port: 0,
+    name,
+    store,
+    publishIp: "127.0.0.1",
+    pull: "missing",
+    stopGrace: 1,
+    concurrency: 8,
+    heartbeatInterval: FAST.heartbeatInterval,
+    quiet: true,
+    ...overrides,
+  };
+}
+
 /**
  * A real cluster in this process: a manager and workers on loopback HTTP, each with its
  * own KV file, running real containers. Disposing it closes all and removes containers.
@@ -57,20 +78,9 @@ export async function startCluster(
     async addWorker(name = `w${workers.size + 1}`, settings = {}) {
       const full = `${prefix}-${name}`;
       names.add(full);
-      const worker = await startWorker({
-        host: "127.0.0.1",
-        port: 0,
-        name: full,
-        store: `${dir.path}/${full}.kv`,
-        publishIp: "127.0.0.1",
-        pull: "missing",
-        stopGrace: 1,
-        concurrency: 8,
-        manager: manager.url,
-        heartbeatInterval: FAST.heartbeatInterval,
-        quiet: true,
-        ...settings,
-      });
+      const worker = await startWorker(
+        testWorkerSettings(full, `${dir.path}/${full}.kv`, { manager: manager.url, ...settings }),
+      );
       workers.set(full, worker);
       await waitFor(`${full} to join`, async () => {
         const { body } = await request(`${manager.url}/nodes`);

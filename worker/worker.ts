@@ -18,7 +18,6 @@ import type { Database, Store } from "../store/mod.ts";
 import {
   describeTask,
   type FailureCause,
-  isActive,
   isTerminal,
   isZeroTime,
   State,
@@ -302,17 +301,12 @@ export class Worker implements NodeAgent {
       if (state?.running) {
         for (const old of containers) if (old.id !== state.id) await this.runtime.remove(old.id);
         this.#log(`adopted the running container of task ${describeTask(task)}`);
-        await this.records.change(task.ID, (t) =>
-          t?.State === State.Scheduled
-            ? {
-              ...t,
-              State: State.Running,
-              ContainerID: state.id,
-              ContainerName: state.name,
-              HostPorts: state.hostPorts,
-              StartTime: state.startedAt,
-            }
-            : null);
+        await this.#markRunning(task.ID, {
+          ContainerID: state.id,
+          ContainerName: state.name,
+          HostPorts: state.hostPorts,
+          StartTime: state.startedAt,
+        });
         return;
       }
     }
@@ -320,19 +314,14 @@ export class Worker implements NodeAgent {
     try {
       const started = await this.runtime.start(task, this.name);
       for (const warning of started.warnings) this.#log(`task ${describeTask(task)}: ${warning}`);
-      await this.records.change(task.ID, (t) =>
-        t?.State === State.Scheduled
-          ? {
-            ...t,
-            State: State.Running,
-            ContainerID: started.containerId,
-            ContainerName: started.name,
-            HostPorts: started.hostPorts,
-            StartTime: started.startTime,
-            ExitCode: null,
-            Error: "",
-          }
-          : null);
+      await this.#markRunning(task.ID, {
+        ContainerID: started.containerId,
+        ContainerName: started.name,
+        HostPorts: started.hostPorts,
+        StartTime: started.startTime,
+        ExitCode: null,
+        Error: "",
+      });
       this.#log(`task ${describeTask(task)} running in ${started.containerId.slice(0, 12)}`);
     } catch (error) {
       const reason = errorMessage(error);
@@ -348,6 +337,14 @@ export class Worker implements NodeAgent {
           }
           : null);
     }
+  }
+
+  /** Records the container a Scheduled task now runs in (a start, or an adoption). */
+  #markRunning(id: string, facts: Partial<Task>): Promise<Task | null> {
+    return this.records.change(
+      id,
+      (t) => t?.State === State.Scheduled ? { ...t, ...facts, State: State.Running } : null,
+    );
   }
 
   async #stopNow(task: Task): Promise<void> {

@@ -13,7 +13,7 @@ import {
   SLEEP_IMAGE,
   uniqueName,
 } from "../../testing/docker.ts";
-import { FAST, startCluster } from "../../testing/cluster.ts";
+import { startCluster, testWorkerSettings } from "../../testing/cluster.ts";
 import { freePort, request, tempDir, waitFor } from "../../testing/wait.ts";
 
 Deno.test("a container killed from outside is restarted", async () => {
@@ -177,18 +177,7 @@ Deno.test("a task whose image exists nowhere is retried elsewhere, then Failed w
 Deno.test("a static worker (the book's --workers) is polled: its tasks run, its death is noticed", async () => {
   await using dir = await tempDir();
   const name = uniqueName("static");
-  const worker = await startWorker({
-    host: "127.0.0.1",
-    port: 0,
-    name,
-    store: `${dir.path}/worker.kv`,
-    publishIp: "127.0.0.1",
-    pull: "missing",
-    stopGrace: 1,
-    concurrency: 8,
-    heartbeatInterval: FAST.heartbeatInterval,
-    quiet: true,
-  });
+  const worker = await startWorker(testWorkerSettings(name, `${dir.path}/worker.kv`));
   const address = new URL(worker.url).host;
   try {
     await using cluster = await startCluster({ manager: { workers: [address] } });
@@ -226,19 +215,11 @@ Deno.test("a worker both listed with --workers and joined with --manager is one 
   await using dir = await tempDir();
   const name = uniqueName("twice");
   const managerPort = freePort();
-  const worker = await startWorker({
-    host: "127.0.0.1",
-    port: 0,
-    name,
-    store: `${dir.path}/worker.kv`,
-    publishIp: "127.0.0.1",
-    pull: "missing",
-    stopGrace: 1,
-    concurrency: 8,
-    manager: `http://127.0.0.1:${managerPort}`,
-    heartbeatInterval: FAST.heartbeatInterval,
-    quiet: true,
-  });
+  const worker = await startWorker(
+    testWorkerSettings(name, `${dir.path}/worker.kv`, {
+      manager: `http://127.0.0.1:${managerPort}`,
+    }),
+  );
   const address = new URL(worker.url).host;
   try {
     await using cluster = await startCluster({
