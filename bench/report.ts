@@ -55,7 +55,6 @@ export function verdict(value: number, target: number): string {
   return value <= target ? "met" : "MISSED";
 }
 
-
 export function formatSection(section: Section): string {
   const cells = [section.header, ...section.rows.map((r) => r.map(String))];
   const widths = section.header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));

@@ -29,3 +29,9 @@ export async function pool<T, R>(
   await Promise.all(lanes);
   return results;
 }
+
+/** Waits for all of `promises`; then rethrows the first failure, if any. */
+export async function settledOrThrow(promises: readonly Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(promises)).find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+}

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { settledOrThrow } from "../lib/async.ts";
 import { type Clock, isoNow, systemClock } from "../lib/clock.ts";
 import { CubeError, errorMessage } from "../lib/errors.ts";
 import { httpTransport, type Transport } from "../lib/transport.ts";
@@ -26,22 +27,22 @@ import {
   describeTask,
   isActive,
   isTerminal,
-  isZeroTime,
   type Node,
   type NodeStats,
-  ranFor,
   restartDecision,
   State,
   stateName,
   type Task,
   type TaskEvent,
 } from "../task/mod.ts";
+import { collect } from "./collector.ts";
+import * as moves from "./moves.ts";
 import { type HeartbeatOutcome, NodeRegistry } from "./nodes.ts";
 import { allocate } from "./policy.ts";
 import { NodeWatch } from "./node_watch.ts";
 import { foldReport } from "./reports.ts";
 import { StoreGuard } from "./store_guard.ts";
-import { type Desired, TaskBook } from "./task_book.ts";
+import { TaskBook } from "./task_book.ts";
 
 export interface ManagerOptions {
   db: Database;
@@ -239,24 +240,10 @@ export class Manager {
   async stop(id: string): Promise<Task> {
     this.tasks.require(id);
     let send = false;
-    const stopped = (t: Task, message: string) => ({
-      task: { ...t, State: State.Completed, FinishTime: isoNow(this.clock) },
-      message,
-      desired: "stop" as Desired,
-    });
-    const task = (await this.tasks.change(id, (t, desired) => {
-      if (isTerminal(t.State)) return desired === "stop" ? null : { task: t, desired: "stop" };
-      const node = t.Node ? this.nodes.get(t.Node) : undefined;
-      if (t.State === State.Pending || !node) return stopped(t, "stopped before it was placed");
-      if (node.Status === "down") {
-        return stopped(
-          t,
-          `stopped while ${node.Name} is down; its copy will be stopped when the node returns`,
-        );
-      }
-      send = true;
-      return desired === "stop" ? null : { task: t, desired: "stop" };
-    }))!;
+    const task = (await this.tasks.change(
+      id,
+      moves.stop((name) => this.nodes.get(name), isoNow(this.clock), () => send = true),
+    ))!;
     this.#pending.delete(id);
     this.#restarts.delete(id);
     this.#avoid.delete(id);
@@ -282,16 +269,15 @@ export class Manager {
    * the batch and sends it again (reports are idempotent).
    */
   async report(nodeName: string, reports: readonly Task[], complete = false): Promise<void> {
-    const results = await Promise.allSettled(reports.map((r) => this.#reportOne(nodeName, r)));
+    const folded = settledOrThrow(reports.map((r) => this.#reportOne(nodeName, r)));
     if (complete) this.#missing(nodeName, new Map(reports.map((r) => [r.ID, r.Placement ?? 0])));
-    const failed = results.find((r) => r.status === "rejected");
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    await folded;
   }
 
   /**
    * A node's full list of tasks lacks some the manager placed there (or has an older
-   * placement of them): the run never got through (every send lost, and the move back could not be stored). Send it again;
-   * the worker takes a placement once however often it hears of it.
+   * placement of them): the run never got through (every send lost, and the move back
+   * not stored). Send it again: a node takes a placement once however often it hears of it.
    */
   #missing(nodeName: string, listed: Map<string, number>): void {
     for (const task of this.tasks.onNode(nodeName)) {
@@ -300,48 +286,39 @@ export class Manager {
       // Listed with an older placement is missing too: the node never heard of this one.
       if (placement !== undefined && (placement === 0 || placement >= task.Placement)) continue;
       if (this.tasks.desired(task.ID) === "run") this.#sendRun(task);
-      else {
-        this.#track(
-          this.tasks.change(
-            task.ID,
-            (t, desired) =>
-              t.State === State.Scheduled && t.Node === nodeName && desired === "stop"
-                ? {
-                  task: { ...t, State: State.Completed, FinishTime: isoNow(this.clock) },
-                  message: `stopped: ${nodeName} never had it`,
-                }
-                : null,
-          ),
-        );
-      }
+      else {this.#track(
+          this.tasks.change(task.ID, moves.neverArrived(nodeName, isoNow(this.clock))),
+        );}
     }
   }
 
   async #reportOne(nodeName: string, reported: Task): Promise<void> {
-    let action: "stop-copy" | "stop" | null = null;
+    let action: "stop-copy" | "stop" | "applied" | null = null;
     let why = "";
     const task = await this.tasks.change(reported.ID, (current, desired) => {
       const outcome = foldReport(current, desired, nodeName, reported);
-      if (outcome.kind === "apply") return outcome.edit;
-      if (outcome.kind === "stop-copy") [action, why] = ["stop-copy", outcome.why];
-      if (outcome.kind === "stop") action = "stop";
+      action = outcome.kind === "apply"
+        ? "applied"
+        : outcome.kind === "ignore"
+        ? null
+        : outcome.kind;
+      if (outcome.kind === "stop-copy") why = outcome.why;
       if (outcome.kind === "ignore" && outcome.why) {
         this.#log(
           `ignoring a report of ${describeTask(reported)} from ${nodeName}: ${outcome.why}`,
         );
       }
-      return null;
+      return outcome.kind === "apply" ? outcome.edit : null;
     });
     if (!task && isActive(reported.State)) [action, why] = ["stop-copy", "the task is unknown"];
     if (action === "stop-copy") {
       this.#log(`stopping a stale copy of ${describeTask(reported)} on ${nodeName}: ${why}`);
       this.#sendStop({ ...reported, Node: nodeName });
-      return;
+    } else if (task && action === "stop") this.#sendStop(task);
+    else if (task && action === "applied") {
+      if (task.State === State.Running) this.#avoid.delete(task.ID);
+      if (isTerminal(task.State)) this.#planRestart(task);
     }
-    if (!task) return;
-    if (action === "stop") this.#sendStop(task);
-    else if (task.State === State.Running) this.#avoid.delete(task.ID);
-    else if (isTerminal(task.State) && task.Revision === reported.Revision) this.#planRestart(task);
   }
 
   /** A heartbeat (joined workers push them; static workers are polled). */
@@ -378,14 +355,16 @@ export class Manager {
   async #dispatchPending(): Promise<void> {
     if (this.#pending.size === 0) return;
     const nodes = this.listNodes();
-    const rounds: Promise<unknown>[] = [];
+    const changes: Promise<unknown>[] = [];
     let placed = 0;
     for (const id of [...this.#pending]) {
       if (placed >= DISPATCH_ROUND) break;
       const task = this.tasks.get(id);
       if (!task || task.State !== State.Pending || this.tasks.desired(id) !== "run") {
         this.#pending.delete(id);
-        if (task?.State === State.Pending) rounds.push(this.#finishStopped(id));
+        if (task?.State === State.Pending) {
+          changes.push(this.tasks.change(id, moves.finishStopped(isoNow(this.clock))));
+        }
         continue;
       }
       const avoid = this.#avoid.get(id);
@@ -398,17 +377,7 @@ export class Manager {
       const placement = place(this.scheduler, task, candidates);
       if (!placement.node) {
         const reason = `waiting for a node: ${placement.reason}`;
-        if (task.Error !== reason) {
-          rounds.push(
-            this.tasks.change(
-              id,
-              (t) =>
-                t.State === State.Pending && t.Error !== reason
-                  ? { task: { ...t, Error: reason }, message: reason }
-                  : null,
-            ),
-          );
-        }
+        if (task.Error !== reason) changes.push(this.tasks.change(id, moves.waitForNode(reason)));
         continue;
       }
       const node = placement.node;
@@ -421,47 +390,17 @@ export class Manager {
       node.TaskCount++;
       // Asked for in one turn, the round's changes share one commit; each is applied to
       // the task's newest version, so a stop that came first wins.
-      rounds.push(
-        this.tasks.change(id, (t, desired) =>
-          t.State === State.Pending && desired === "run"
-            ? {
-              task: {
-                ...t,
-                State: State.Scheduled,
-                Node: node.Name,
-                Placement: t.Placement + 1,
-                Revision: 0,
-                Error: "",
-                ContainerID: "",
-              },
-              message: `placed on ${node.Name} by ${this.scheduler.name}`,
-            }
-            : null).then((stored) => {
-            if (stored?.State === State.Scheduled && stored.Node === node.Name) {
-              this.#sendRun(stored);
-            }
-          }, (error) => {
-            // Not stored (the store failed): it stays Pending and is tried again.
-            if (this.tasks.get(id)?.State === State.Pending) this.#pending.add(id);
-            throw error;
-          }),
-      );
+      const placing = this.tasks.change(id, moves.place(node.Name, this.scheduler.name));
+      changes.push(placing.then((stored) => {
+        if (stored?.State === State.Scheduled && stored.Node === node.Name) this.#sendRun(stored);
+      }, (error) => {
+        // Not stored (the store failed): it stays Pending and is tried again.
+        if (this.tasks.get(id)?.State === State.Pending) this.#pending.add(id);
+        throw error;
+      }));
     }
-    const results = await Promise.allSettled(rounds);
-    const failed = results.find((r) => r.status === "rejected");
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    await settledOrThrow(changes);
     if (placed >= DISPATCH_ROUND) this.wake();
-  }
-
-  /** A Pending task the user stopped is finished: nothing runs it. */
-  #finishStopped(id: string): Promise<unknown> {
-    return this.tasks.change(id, (t, desired) =>
-      t.State === State.Pending && desired === "stop"
-        ? {
-          task: { ...t, State: State.Completed, FinishTime: isoNow(this.clock) },
-          message: "stopped before it was placed",
-        }
-        : null);
   }
 
   /** Sends a task to its node, retrying briefly; on failure the task goes back in line. */
@@ -475,41 +414,33 @@ export class Manager {
         ? now
         : null;
     };
-    this.#track(
-      (async () => {
-        let lastError: unknown;
-        for (let attempt = 0; attempt < 3 && !this.#closing.signal.aborted; attempt++) {
-          const now = current();
-          if (!now) return;
-          try {
-            await this.nodes.client(task.Node).run(now, isoNow(this.clock));
-            return;
-          } catch (error) {
-            lastError = error;
-            if (error instanceof CubeError && error.status === 404) break;
-            await this.clock.sleep(200 * 2 ** attempt, this.#closing.signal);
-          }
+    const send = async () => {
+      let lastError: unknown;
+      for (let attempt = 0; attempt < 3 && !this.#closing.signal.aborted; attempt++) {
+        const now = current();
+        if (!now) return;
+        try {
+          await this.nodes.client(task.Node).run(now, isoNow(this.clock));
+          return;
+        } catch (error) {
+          lastError = error;
+          if (error instanceof CubeError && error.status === 404) break;
+          await this.clock.sleep(200 * 2 ** attempt, this.#closing.signal);
         }
-        if (this.#closing.signal.aborted) return;
-        const reason = `could not send to ${task.Node}: ${errorMessage(lastError)}`;
-        const moved = await this.tasks.change(task.ID, (t, desired) => {
-          if (t.State !== State.Scheduled || t.Placement !== task.Placement) return null;
-          if (desired === "stop") {
-            // Stopped meanwhile, and it never reached the node: nothing runs to stop.
-            return {
-              task: { ...t, State: State.Completed, FinishTime: isoNow(this.clock) },
-              message: `stopped before it reached ${task.Node} (${reason})`,
-            };
-          }
-          return { task: { ...t, State: State.Pending, Node: "", Error: reason }, message: reason };
-        });
-        if (moved?.State !== State.Pending) return;
-        this.#log(`task ${describeTask(task)}: ${reason}`);
-        this.#avoidNode(task.ID, task.Node);
-        this.#pending.add(task.ID);
-        this.wake();
-      })().finally(() => this.#sending.delete(task.ID)),
-    );
+      }
+      if (this.#closing.signal.aborted) return;
+      const reason = `could not send to ${task.Node}: ${errorMessage(lastError)}`;
+      const moved = await this.tasks.change(
+        task.ID,
+        moves.unsent(task.Placement, task.Node, reason, isoNow(this.clock)),
+      );
+      if (moved?.State !== State.Pending) return;
+      this.#log(`task ${describeTask(task)}: ${reason}`);
+      this.#avoidNode(task.ID, task.Node);
+      this.#pending.add(task.ID);
+      this.wake();
+    };
+    this.#track(send().finally(() => this.#sending.delete(task.ID)));
   }
 
   /** Asks `task.Node` to stop the task, retrying briefly; one ask per node and task at a time. */
@@ -539,18 +470,7 @@ export class Manager {
     if (!decision.restart) {
       const reason = decision.reason;
       if (reason && task.State === State.Failed && !task.Error.endsWith(reason)) {
-        this.#track(
-          this.tasks.change(
-            task.ID,
-            (t) =>
-              t.State === State.Failed && t.Revision === task.Revision && !t.Error.endsWith(reason)
-                ? {
-                  task: { ...t, Error: t.Error ? `${t.Error}; ${reason}` : reason },
-                  message: reason,
-                }
-                : null,
-          ),
-        );
+        this.#track(this.tasks.change(task.ID, moves.gaveUp(task.Revision, reason)));
       }
       return;
     }
@@ -574,47 +494,15 @@ export class Manager {
         }),
       );
     }
-    const failed = (await Promise.allSettled(restarts)).find((r) => r.status === "rejected");
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    await settledOrThrow(restarts);
   }
 
   async #restart(id: string): Promise<void> {
-    let from = "";
-    const task = await this.tasks.change(id, (t, desired) => {
-      from = t.Node;
-      if (!isTerminal(t.State) || desired !== "run") return null;
-      const decision = restartDecision(t, this.#opts.restartWindowMs);
-      if (!decision.restart) return null;
-      const count = decision.count;
-      const after = t.Error || (t.State === State.Completed ? "exit" : "failure");
-      const kind = !decision.counted
-        ? "infrastructure failure, not counted"
-        : count <= t.RestartCount
-        ? `count reset: it ran ${Math.round(ranFor(t) / 1000)} s first`
-        : "";
-      const label = decision.counted ? `restart ${count}/${t.MaxRestarts}` : "restart";
-      const node = this.nodes.get(t.Node);
-      const base = {
-        ...t,
-        RestartCount: count,
-        ContainerID: "",
-        Error: "",
-        FailureCause: "" as const,
-      };
-      if (node?.Status === "ready" && t.ContainerID !== "") {
-        // It ran there and the node is up: restart in place.
-        return {
-          task: { ...base, State: State.Scheduled, Placement: t.Placement + 1, Revision: 0 },
-          message: `${label} on ${t.Node} after: ${after}${kind ? ` (${kind})` : ""}`,
-        };
-      }
-      // It never started there (the image is missing on that node, say) or the node is
-      // gone: place it elsewhere.
-      return {
-        task: { ...base, State: State.Pending, Node: "" },
-        message: `rescheduling (${label}) after: ${after}${kind ? ` (${kind})` : ""}`,
-      };
-    });
+    const from = this.tasks.get(id)?.Node ?? "";
+    const task = await this.tasks.change(
+      id,
+      moves.restart((name) => this.nodes.get(name), this.#opts.restartWindowMs),
+    );
     if (task?.State === State.Scheduled) this.#sendRun(task);
     else if (task?.State === State.Pending) {
       if (from) this.#avoidNode(id, from); // it could not start there: try another node
@@ -654,41 +542,19 @@ export class Manager {
 
   /** Places a lost node's tasks again (stopped ones are finished): the infrastructure's fault. */
   async #moveTasksOff(name: string, why: string): Promise<void> {
-    const moves: Promise<unknown>[] = [];
-    for (const task of [...this.tasks.onNode(name)]) {
-      if (!isActive(task.State)) continue;
-      moves.push(
-        this.tasks.change(task.ID, (t, desired) => {
-          if (t.Node !== name || !isActive(t.State)) return null;
-          if (desired === "stop") {
-            return {
-              task: { ...t, State: State.Completed, FinishTime: isoNow(this.clock) },
-              message: `stopped: ${why}`,
-            };
-          }
-          const message = `${why}; rescheduling (infrastructure, not counted)`;
-          return {
-            task: {
-              ...t,
-              State: State.Pending,
-              Node: "",
-              ContainerID: "",
-              HostPorts: {},
-              Error: message,
-              FailureCause: "infrastructure",
-            },
-            message,
-          };
-        }).then((moved) => {
-          if (moved?.State !== State.Pending) return;
-          this.#avoidNode(moved.ID, name);
-          this.#pending.add(moved.ID);
-        }),
-      );
+    const lost = moves.lost(name, why, isoNow(this.clock));
+    const changes = [...this.tasks.onNode(name)].filter((t) => isActive(t.State)).map((t) =>
+      this.tasks.change(t.ID, lost).then((moved) => {
+        if (moved?.State !== State.Pending) return;
+        this.#avoidNode(moved.ID, name);
+        this.#pending.add(moved.ID);
+      })
+    );
+    try {
+      await settledOrThrow(changes);
+    } finally {
+      this.wake();
     }
-    const failed = (await Promise.allSettled(moves)).find((r) => r.status === "rejected");
-    this.wake();
-    if (failed) throw (failed as PromiseRejectedResult).reason;
   }
 
   /** Once per heartbeat interval: a store probe while degraded, and garbage collection. */
@@ -702,34 +568,13 @@ export class Manager {
     );
     if (now - this.#lastCollect < every) return;
     this.#lastCollect = now;
-    await this.#collect(now);
-  }
-
-  /** Forgets finished tasks past their retention, and nodes down past theirs. */
-  async #collect(now: number): Promise<void> {
-    const done = (t: Task, desired: Desired) =>
-      isTerminal(t.State) && !this.#restarts.has(t.ID) &&
-      (desired === "stop" || !restartDecision(t, this.#opts.restartWindowMs).restart) &&
-      now - finishedAt(t) > this.#opts.taskRetentionMs;
-    let forgotten = 0;
-    for (const task of [...this.tasks.values()]) {
-      if (!done(task, this.tasks.desired(task.ID))) continue;
-      if (await this.tasks.remove(task.ID, done)) {
-        forgotten++;
-        this.#avoid.delete(task.ID);
-        this.#pending.delete(task.ID);
-      }
-    }
-    if (forgotten > 0) this.#log(`forgot ${forgotten} finished tasks`);
-    for (const node of this.nodes.forgettable(this.#opts.nodeRetentionMs)) {
-      if ([...this.tasks.onNode(node.Name)].some((t) => isActive(t.State))) continue;
-      await this.nodes.forget(node.Name);
-      this.#log(`forgot node ${node.Name}: down since ${node.LastHeartbeat || "it was added"}`);
+    const forgotten = await collect(this.tasks, this.nodes, now, (id) => this.#restarts.has(id), {
+      ...this.#opts,
+      log: this.#log,
+    });
+    for (const id of forgotten) {
+      this.#avoid.delete(id);
+      this.#pending.delete(id);
     }
   }
-}
-
-/** When a finished task finished (its creation, when it never ran). */
-function finishedAt(task: Task): number {
-  return Date.parse(isZeroTime(task.FinishTime) ? task.CreateTime : task.FinishTime);
 }
