@@ -92,36 +92,45 @@ export function cpuUsage(before: CpuStat, after: CpuStat): number {
 }
 
 /**
- * Keeps the last CPU sample so that each reading measures usage over a real interval.
- * No timers: a reading compares with the previous one when it is old enough, and
- * otherwise waits out a short interval itself.
+ * Keeps the CPU samples of the last two seconds so that each reading measures usage over
+ * a real interval (at least 250 ms, about 2 s once warm). No timers: a reading compares
+ * with the oldest sample kept, and the very first waits out a short interval itself.
  */
 export class StatsCollector {
-  #last: { stat: CpuStat; at: number } | null = null;
+  /** Recent samples, oldest first: usage is measured from the oldest to the newest. */
+  #samples: { stat: CpuStat; at: number }[] = [];
   #usage = 0;
   #intervalMs = 0;
   readonly #minIntervalMs: number;
+  readonly #windowMs: number;
   readonly #diskPath: string;
 
-  constructor(options: { minIntervalMs?: number; diskPath?: string } = {}) {
+  constructor(options: { minIntervalMs?: number; windowMs?: number; diskPath?: string } = {}) {
     this.#minIntervalMs = options.minIntervalMs ?? 250;
+    // Over 2 s rather than between two heartbeats: workers sharing a machine then see the
+    // same load, and a moment's spike does not decide a placement.
+    this.#windowMs = options.windowMs ?? 2_000;
     this.#diskPath = options.diskPath ?? "/";
   }
 
   async #sampleCpu(): Promise<CpuStat> {
     let now = await readCpuStat();
     let at = performance.now();
-    if (!this.#last) {
-      this.#last = { stat: now, at };
+    if (this.#samples.length === 0) {
+      this.#samples.push({ stat: now, at });
       await new Promise((r) => setTimeout(r, this.#minIntervalMs));
       now = await readCpuStat();
       at = performance.now();
     }
-    if (at - this.#last.at >= this.#minIntervalMs) {
-      this.#usage = cpuUsage(this.#last.stat, now);
-      this.#intervalMs = Math.round(at - this.#last.at);
-      this.#last = { stat: now, at };
+    this.#samples.push({ stat: now, at });
+    while (this.#samples.length > 2 && at - this.#samples[1].at >= this.#windowMs) {
+      this.#samples.shift();
     }
+    const first = this.#samples[0];
+    if (at - first.at >= this.#minIntervalMs) {
+      this.#usage = cpuUsage(first.stat, now);
+      this.#intervalMs = Math.round(at - first.at);
+    } else this.#samples.pop(); // too close to the last: keep the sample that is older
     return now;
   }
 
