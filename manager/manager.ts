@@ -41,7 +41,7 @@ import { type HeartbeatOutcome, NodeRegistry } from "./nodes.ts";
 import { allocate } from "./policy.ts";
 import { NodeWatch } from "./node_watch.ts";
 import { foldReport } from "./reports.ts";
-import { StoreGuard } from "./store_guard.ts";
+import { StoreGuard } from "../store/mod.ts";
 import { TaskBook } from "./task_book.ts";
 
 export interface ManagerOptions {

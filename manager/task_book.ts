@@ -20,7 +20,7 @@ import {
 } from "../store/mod.ts";
 import { isValidTransition, stateName, type Task, type TaskHistoryEvent } from "../task/mod.ts";
 import { History } from "./history.ts";
-import type { StoreGuard } from "./store_guard.ts";
+import type { StoreGuard } from "../store/mod.ts";
 
 export type Desired = "run" | "stop";
 

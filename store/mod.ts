@@ -11,6 +11,7 @@ import type { Database } from "./store.ts";
 export * from "./store.ts";
 export { KvDatabase } from "./kv_store.ts";
 export { MemoryDatabase } from "./memory_store.ts";
+export { StoreGuard } from "./guard.ts";
 
 /** `"memory"` for a plain in-memory store, `":memory:"` for in-memory KV, else a KV file path. */
 export function openDatabase(spec: string): Promise<Database> {

@@ -1,5 +1,5 @@
 import { listen } from "../http/serve.ts";
-import { KvDatabase } from "../store/mod.ts";
+import { type Database, KvDatabase } from "../store/mod.ts";
 import { createWorkerApp, DockerRuntime, type PullPolicy, Worker } from "../worker/mod.ts";
 import { removeContainersOf, uniqueName } from "./docker.ts";
 import { tempDir } from "./wait.ts";
@@ -16,12 +16,19 @@ export interface TestWorker extends AsyncDisposable {
  * Disposing it closes everything and removes its containers.
  */
 export async function startTestWorker(
-  options: { name?: string; pullPolicy?: PullPolicy; reconcileIntervalMs?: number } = {},
+  options: {
+    name?: string;
+    pullPolicy?: PullPolicy;
+    reconcileIntervalMs?: number;
+    /** Wraps the real KV database (to inject faults). */
+    wrap?: (db: Database) => Database;
+  } = {},
 ): Promise<TestWorker> {
   const name = options.name ?? uniqueName("worker");
   const dir = await tempDir();
   const storePath = `${dir.path}/worker.kv`;
-  const db = await KvDatabase.open(storePath);
+  const kv = await KvDatabase.open(storePath);
+  const db = options.wrap?.(kv) ?? kv;
   const runtime = new DockerRuntime({ publishIp: "127.0.0.1", pullPolicy: options.pullPolicy });
   const worker = new Worker({
     name,

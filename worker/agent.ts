@@ -21,6 +21,8 @@ export interface AgentHealth {
   Name: string;
   /** "ok", the engine's error, or what stands in for the engine. */
   Docker: string;
+  /** "ok", or why the node's store fails. */
+  Store?: string;
 }
 
 export interface NodeAgent {

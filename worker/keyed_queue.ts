@@ -17,6 +17,11 @@ export class KeyedQueue {
     return this.#tails.size;
   }
 
+  /** Whether a job of `key` is queued or running. */
+  has(key: string): boolean {
+    return this.#tails.has(key);
+  }
+
   run<T>(key: string, job: () => Promise<T>): Promise<T> {
     const previous = this.#tails.get(key) ?? Promise.resolve();
     const result = previous.catch(() => {}).then(() => this.#withSlot(job));

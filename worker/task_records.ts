@@ -11,7 +11,7 @@
  */
 
 import { KeyLock } from "../lib/key_lock.ts";
-import type { Store } from "../store/mod.ts";
+import type { Store, StoreGuard } from "../store/mod.ts";
 import { isActive, State, type Task } from "../task/mod.ts";
 
 /** The newest record (null: none yet) in; the next record out, or nothing to change. */
@@ -24,7 +24,12 @@ export class TaskRecords {
   /** Told of every stored change (the manager link pushes it). */
   onChange: (task: Task) => void = () => {};
 
-  constructor(private readonly store: Store<Task>) {}
+  /** `guard` turns a failing store into a 503 that says so, and keeps the reason for health. */
+  constructor(private readonly store: Store<Task>, private readonly guard?: StoreGuard) {}
+
+  #save<T>(id: string, call: () => Promise<T>): Promise<T> {
+    return this.guard ? this.guard.run(`save task ${id}`, call) : call();
+  }
 
   /** Reads every record from the store (on start and recovery). */
   async load(): Promise<Task[]> {
@@ -74,7 +79,7 @@ export class TaskRecords {
     const next = change(current);
     if (!next) return current;
     const stamped: Task = { ...next, Revision: (current?.Revision ?? next.Revision ?? 0) + 1 };
-    await this.store.put(id, stamped);
+    await this.#save(id, () => this.store.put(id, stamped));
     this.#set(stamped);
     this.onChange(stamped);
     return stamped;
@@ -82,7 +87,7 @@ export class TaskRecords {
 
   /** Forgets a record (garbage collection). */
   async remove(id: string): Promise<void> {
-    await this.store.delete(id);
+    await this.#save(id, () => this.store.delete(id));
     const current = this.#mirror.get(id);
     if (current && isActive(current.State)) this.#active--;
     this.#mirror.delete(id);

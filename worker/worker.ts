@@ -14,7 +14,7 @@
 
 import { sleep } from "../lib/async.ts";
 import { CubeError, errorMessage } from "../lib/errors.ts";
-import type { Database, Store } from "../store/mod.ts";
+import { type Database, type Store, StoreGuard } from "../store/mod.ts";
 import {
   describeTask,
   type FailureCause,
@@ -68,6 +68,7 @@ export class Worker implements NodeAgent {
   readonly name: string;
   readonly runtime: DockerRuntime;
   readonly records: TaskRecords;
+  readonly guard: StoreGuard;
   readonly #intents: Store<TaskEvent>;
   readonly #queue: KeyedQueue;
   readonly #stopGraceSeconds: number;
@@ -87,7 +88,8 @@ export class Worker implements NodeAgent {
   constructor(options: WorkerOptions) {
     this.name = options.name;
     this.runtime = options.runtime;
-    this.records = new TaskRecords(options.db.store<Task>("tasks"));
+    this.guard = new StoreGuard(options.db);
+    this.records = new TaskRecords(options.db.store<Task>("tasks"), this.guard);
     this.#intents = options.db.store<TaskEvent>("intents");
     this.#queue = new KeyedQueue(options.concurrency ?? 8);
     this.#stopGraceSeconds = options.stopGraceSeconds ?? 10;
@@ -180,8 +182,9 @@ export class Worker implements NodeAgent {
         const task = await write((t) => t && { ...t, Placement: admission.placement });
         return { task: task!, created: false };
       }
+      // The intent first: a record without one would wait for a start nobody does.
+      await this.#saveIntent(id, { ...event, State: State.Running, Task: admission.task });
       const task = (await write(() => admission.task))!;
-      await this.#intents.put(id, { ...event, State: State.Running, Task: task });
       this.#enqueue(id);
       return { task, created: true };
     });
@@ -192,7 +195,7 @@ export class Worker implements NodeAgent {
     return this.records.hold(id, async () => {
       const task = this.records.get(id);
       if (!task) throw new CubeError(404, `Task ${id} not found on worker ${this.name}`);
-      await this.#intents.put(id, {
+      await this.#saveIntent(id, {
         ID: crypto.randomUUID(),
         State: State.Completed,
         Timestamp: new Date().toISOString(),
@@ -201,6 +204,11 @@ export class Worker implements NodeAgent {
       this.#enqueue(id);
       return task;
     });
+  }
+
+  /** Stores what was asked of a task before it is acknowledged; 503 when the store fails. */
+  #saveIntent(id: string, intent: TaskEvent): Promise<string> {
+    return this.guard.run(`save the intent of task ${id}`, () => this.#intents.put(id, intent));
   }
 
   /** The task's container output; see `DockerRuntime.logs`. */
@@ -216,13 +224,23 @@ export class Worker implements NodeAgent {
     return await this.runtime.logs(task.ContainerID, options);
   }
 
-  /** Answers `GET /health`: degraded, with the engine's error, when Docker does not answer. */
+  /**
+   * Answers `GET /health`: degraded, with the reason, when Docker does not answer or the
+   * store fails.
+   */
   async health(): Promise<AgentHealth> {
+    await this.guard.probe(Date.now());
+    const store = this.guard.error ?? "ok";
     try {
       await this.runtime.ping();
-      return { Status: "ok", Name: this.name, Docker: "ok" };
+      return {
+        Status: store === "ok" ? "ok" : "degraded",
+        Name: this.name,
+        Docker: "ok",
+        Store: store,
+      };
     } catch (error) {
-      return { Status: "degraded", Name: this.name, Docker: errorMessage(error) };
+      return { Status: "degraded", Name: this.name, Docker: errorMessage(error), Store: store };
     }
   }
 
@@ -459,6 +477,8 @@ export class Worker implements NodeAgent {
           await this.#recover();
           this.#recovered = true;
         }
+        await this.guard.probe(Date.now());
+        await this.#resumeStranded();
         for (const id of this.records.running()) {
           await this.#queue.run(id, () => this.#observe(id));
         }
@@ -466,6 +486,25 @@ export class Worker implements NodeAgent {
       } catch (error) {
         this.#log(`reconcile failed: ${errorMessage(error)}`);
       }
+    }
+  }
+
+  /**
+   * A Scheduled record with no start queued and no intent (its intent could not be
+   * stored, say) gets both again: nothing acknowledged waits forever.
+   */
+  async #resumeStranded(): Promise<void> {
+    for (const task of this.records.list()) {
+      if (task.State !== State.Scheduled || this.#queue.has(task.ID)) continue;
+      if (!(await this.#intents.get(task.ID))) {
+        await this.#saveIntent(task.ID, {
+          ID: crypto.randomUUID(),
+          State: State.Running,
+          Timestamp: new Date().toISOString(),
+          Task: task,
+        });
+      }
+      this.#enqueue(task.ID);
     }
   }
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { systemClock } from "../../lib/clock.ts";
 import { CubeError } from "../../lib/errors.ts";
 import { type Edit, TaskBook } from "../../manager/mod.ts";
-import { StoreGuard } from "../../manager/store_guard.ts";
+import { StoreGuard } from "../../store/mod.ts";
 import { type Database, KvDatabase } from "../../store/mod.ts";
 import { newTask, State, type Task } from "../../task/mod.ts";
 import { FaultyDatabase } from "../../testing/faulty_database.ts";

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { State } from "../../task/mod.ts";
 import { containersOf, docker, FAIL_IMAGE, HTTP_IMAGE, SLEEP_IMAGE } from "../../testing/docker.ts";
+import { FaultyDatabase } from "../../testing/faulty_database.ts";
 import { startTestWorker, type TestWorker } from "../../testing/worker.ts";
 import { request, waitFor } from "../../testing/wait.ts";
 
@@ -269,4 +270,24 @@ Deno.test("GET /stats starts no process: disk figures come from statfs, the task
     // deno-lint-ignore no-explicit-any
     (Deno as any).Command = original;
   }
+});
+
+Deno.test("a worker whose store fails answers 503 and says degraded, stores nothing, and recovers by itself", async () => {
+  let faulty: FaultyDatabase | null = null;
+  await using w = await startTestWorker({ wrap: (db) => faulty = new FaultyDatabase(db) });
+  faulty!.failing = "disk full";
+  const refused = event({ Name: "refused", Image: SLEEP_IMAGE });
+  const { status, body } = await request(`${w.url}/tasks`, { body: refused });
+  assert.equal(status, 503);
+  assert.equal(body.HTTPStatusCode, 503);
+  assert.match(body.Message, /Cannot save .*task .*: the store failed: disk full/);
+  assert.equal((await request(`${w.url}/tasks/${refused.Task.ID}`)).status, 404, "nothing stored");
+  const degraded = (await request(`${w.url}/health`)).body;
+  assert.equal(degraded.Status, "degraded");
+  assert.equal(degraded.Store, "disk full");
+  faulty!.failing = null;
+  assert.equal((await request(`${w.url}/health`)).body.Status, "ok");
+  const accepted = event({ Name: "accepted", Image: SLEEP_IMAGE });
+  assert.equal((await request(`${w.url}/tasks`, { body: accepted })).status, 201);
+  await waitForState(w, accepted.Task.ID, State.Running);
 });

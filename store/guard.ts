@@ -1,13 +1,13 @@
 /**
- * Keeps the manager alive and honest when its store fails: a failed write becomes a
- * 503 in the book's error shape (never a crash), `GET /health` says "degraded" with the
- * reason, and the first write that succeeds again clears it.
+ * Keeps a manager or a worker alive and honest when its store fails: a failed write
+ * becomes a 503 in the book's error shape (never a crash), `GET /health` says "degraded"
+ * with the reason, and the first write that succeeds again clears it.
  *
  * @module
  */
 
 import { CubeError, errorMessage } from "../lib/errors.ts";
-import type { Database } from "../store/mod.ts";
+import type { Database } from "./store.ts";
 
 export class StoreGuard {
   /** Why the last store call failed; null while the store works. */
