@@ -10,6 +10,13 @@ import { CliError } from "./cli/client.ts";
 import { CubeError } from "./lib/errors.ts";
 
 if (import.meta.main) {
+  // The last line of defence for a long-running manager or worker: a rejection nothing
+  // handled is logged and the process goes on. (Tests and the seeded simulation treat one
+  // as a failure; this only keeps a bug from taking a cluster's control plane down.)
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    console.error("cube: unhandled rejection (kept running):", event.reason);
+  });
   try {
     await createProgram().parseAsync(Deno.args, { from: "user" });
   } catch (error) {
