@@ -12,6 +12,11 @@ export class KeyLock {
     return this.#tails.size;
   }
 
+  /** Whether a job of `key` is running or waiting. */
+  holds(key: string): boolean {
+    return this.#tails.has(key);
+  }
+
   run<T>(key: string, job: () => Promise<T>): Promise<T> {
     const previous = this.#tails.get(key);
     const result = previous ? previous.then(job) : job();

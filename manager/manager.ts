@@ -293,6 +293,13 @@ export class Manager {
   }
 
   async #reportOne(nodeName: string, reported: Task): Promise<void> {
+    // Most reports (a safety-net poll of a thousand nodes) change nothing: when the rules
+    // say so of the settled mirror, skip the writer altogether.
+    const settled = this.tasks.get(reported.ID);
+    if (settled && !this.tasks.changing(reported.ID)) {
+      const outcome = foldReport(settled, this.tasks.desired(reported.ID), nodeName, reported);
+      if (outcome.kind === "ignore" && !outcome.why) return;
+    }
     let action: "stop-copy" | "stop" | "applied" | null = null;
     let why = "";
     const task = await this.tasks.change(reported.ID, (current, desired) => {

@@ -124,6 +124,11 @@ export class TaskBook {
     return this.#desired.get(id) ?? "run";
   }
 
+  /** Whether a change of the task is in flight (its mirror may be about to change). */
+  changing(id: string): boolean {
+    return this.#lock.holds(id);
+  }
+
   /** Changes in flight: bounded by the tasks being changed right now. */
   get busy(): number {
     return this.#lock.size;
