@@ -54,6 +54,8 @@ export class NodeRegistry {
   readonly #nodes = new Map<string, Node>();
   readonly #seen = new Map<string, number>();
   readonly #clients = new Map<string, WorkerClient>();
+  /** Static workers known only by their address so far (a handful at most). */
+  readonly #placeholders = new Set<string>();
   readonly #opts: NodeRegistryOptions;
 
   constructor(private readonly store: Store<Node>, options: NodeRegistryOptions) {
@@ -66,6 +68,7 @@ export class NodeRegistry {
     for (const { value } of await this.store.list()) {
       this.#nodes.set(value.Name, value);
       this.#seen.set(value.Name, now);
+      if (value.Static && value.LastHeartbeat === "") this.#placeholders.add(value.Name);
     }
     for (const address of staticWorkers) {
       const api = staticApi(address);
@@ -73,6 +76,7 @@ export class NodeRegistry {
       // Known by its address until it answers with its own name.
       const node = blankNode(new URL(api).host, api, true);
       this.#nodes.set(node.Name, node);
+      this.#placeholders.add(node.Name);
       this.#seen.set(node.Name, now);
       await this.#put(node);
     }
@@ -132,10 +136,9 @@ export class NodeRegistry {
     this.#seen.set(name, this.#opts.clock.now());
     // A placeholder for the same worker, listed by address before it said its name, is
     // the same node: forget the placeholder rather than see one worker as two.
-    for (const other of this.list()) {
-      if (other.Name !== name && other.Api === api && other.LastHeartbeat === "") {
-        await this.forget(other.Name);
-      }
+    this.#placeholders.delete(name);
+    for (const other of this.#placeholders) {
+      if (this.#nodes.get(other)?.Api === api) await this.forget(other);
     }
     return outcome;
   }
@@ -154,6 +157,7 @@ export class NodeRegistry {
     this.#nodes.delete(name);
     this.#seen.delete(name);
     this.#clients.delete(name);
+    this.#placeholders.delete(name);
   }
 
   /** Ready nodes whose last sign of life is older than `timeoutMs`. */
