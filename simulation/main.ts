@@ -10,17 +10,34 @@ import { parseArgs } from "node:util";
 import { churn } from "./churn.ts";
 import { runSeed } from "./schedule.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    seeds: { type: "string", default: "100" },
-    seed: { type: "string" },
-    first: { type: "string", default: "1" },
-    steps: { type: "string", default: "60" },
-    verbose: { type: "boolean", default: false },
-    churn: { type: "string" },
-  },
-});
+const USAGE =
+  "usage: deno task simulate [--seeds N] [--first S] [--seed S] [--steps K] [--verbose] | --churn N";
+
+function parse() {
+  try {
+    return parseArgs({
+      args: Deno.args,
+      options: {
+        seeds: { type: "string", default: "100" },
+        seed: { type: "string" },
+        first: { type: "string", default: "1" },
+        steps: { type: "string", default: "60" },
+        verbose: { type: "boolean", default: false },
+        churn: { type: "string" },
+        help: { type: "boolean", default: false },
+      },
+    }).values;
+  } catch (error) {
+    console.error(`simulate: ${error instanceof Error ? error.message : error}\n${USAGE}`);
+    Deno.exit(2);
+  }
+}
+
+const values = parse();
+if (values.help) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
 
 function whole(name: string, text: string): number {
   const n = Number(text);
