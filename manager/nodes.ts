@@ -10,9 +10,8 @@
 
 import type { Clock } from "../lib/clock.ts";
 import type { Transport } from "../lib/transport.ts";
-import type { Store } from "../store/mod.ts";
+import type { Store, StoreGuard } from "../store/mod.ts";
 import type { Node, NodeStats } from "../task/mod.ts";
-import type { StoreGuard } from "../store/mod.ts";
 import { WorkerClient } from "./worker_client.ts";
 
 export type HeartbeatOutcome = "new" | "back" | "same";
