@@ -27,8 +27,11 @@ export function admit(
   const incoming = event.Task.Placement || 0;
   const placement = incoming || existing?.Placement || 0;
   if (existing && incoming > 0 && incoming < existing.Placement) return { kind: "keep" };
-  if (existing && isActive(existing.State) && !stopping) {
-    return existing.Placement === placement ? { kind: "keep" } : { kind: "adopt", placement };
+  if (existing && isActive(existing.State)) {
+    // A duplicate of a send that came before a stop must not undo the stop; a newer
+    // placement does (the copy runs on as that placement), and so does the book's client.
+    if (existing.Placement === placement && (!stopping || incoming > 0)) return { kind: "keep" };
+    if (!stopping) return { kind: "adopt", placement };
   }
   if (existing && incoming > 0 && existing.Placement === incoming && isTerminal(existing.State)) {
     return { kind: "keep" };

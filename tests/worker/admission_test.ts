@@ -51,3 +51,11 @@ Deno.test("the book's client, which sends no placement, may run a finished task 
   const finished = record({ State: State.Completed, Placement: 0 });
   assert.equal(admit(finished, sent({}), "w1").kind, "run");
 });
+
+Deno.test("a late duplicate of a send does not undo a stop in progress; a newer placement does", () => {
+  const stopping = record({ State: State.Running, Placement: 2, ContainerID: "c1" });
+  assert.deepEqual(admit(stopping, sent({ Placement: 2 }), "w1", true), { kind: "keep" });
+  const newer = admit(stopping, sent({ Placement: 3 }), "w1", true);
+  assert.equal(newer.kind, "run", "the stop is replaced; the start adopts the running copy");
+  assert.equal((newer as { task: Task }).task.Placement, 3);
+});
