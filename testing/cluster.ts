@@ -28,6 +28,23 @@ export interface TestCluster extends AsyncDisposable {
   waitForState(id: string, state: State, what?: string): Promise<Task>;
 }
 
+/** A test manager's settings: loopback, any free port, fast timings, quiet. */
+export function testManagerSettings(
+  store: string,
+  overrides: Partial<ManagerSettings> = {},
+): ManagerSettings {
+  return {
+    host: "127.0.0.1",
+    port: 0,
+    workers: [],
+    scheduler: "epvm",
+    store,
+    quiet: true,
+    ...FAST,
+    ...overrides,
+  };
+}
+
 /** A test worker's settings: loopback, fast heartbeats, local images, a short stop grace. */
 export function testWorkerSettings(
   name: string,
@@ -58,16 +75,9 @@ export async function startCluster(
 ): Promise<TestCluster> {
   const dir = await tempDir();
   const prefix = uniqueName("c");
-  const manager = await startManager({
-    host: "127.0.0.1",
-    port: 0,
-    workers: [],
-    scheduler: "epvm",
-    store: `${dir.path}/manager.kv`,
-    quiet: true,
-    ...FAST,
-    ...options.manager,
-  });
+  const manager = await startManager(
+    testManagerSettings(`${dir.path}/manager.kv`, options.manager),
+  );
   const workers = new Map<string, StartedWorker>();
   const names = new Set<string>();
   const cluster: TestCluster = {

@@ -6,20 +6,14 @@ import assert from "node:assert/strict";
 import { startManager } from "../../roles/start.ts";
 import { startFleet } from "../../sim/mod.ts";
 import { State } from "../../task/mod.ts";
-import { FAST } from "../../testing/cluster.ts";
+import { FAST, testManagerSettings } from "../../testing/cluster.ts";
 import { request, tempDir, waitFor } from "../../testing/wait.ts";
 
 async function managerWithFleet(count: number) {
   const dir = await tempDir();
-  const manager = await startManager({
-    host: "127.0.0.1",
-    port: 0,
-    workers: [],
-    scheduler: "roundrobin",
-    store: `${dir.path}/manager.kv`,
-    quiet: true,
-    ...FAST,
-  });
+  const manager = await startManager(
+    testManagerSettings(`${dir.path}/manager.kv`, { scheduler: "roundrobin" }),
+  );
   const fleet = await startFleet({
     count,
     managerUrl: manager.url,
