@@ -6,7 +6,7 @@
  * @module
  */
 
-export type ErrorStatus = 400 | 404 | 409 | 413 | 415 | 422 | 500 | 502 | 503 | 504;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 500 | 502 | 503 | 504;
 
 export class CubeError extends Error {
   override name = "CubeError";
