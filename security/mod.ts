@@ -14,3 +14,4 @@ export {
   type TokenRecord,
   Tokens,
 } from "./tokens.ts";
+export { caDigest, createCa, createCsr, issueServerCert, type KeyPair, signCsr } from "./ca.ts";
