@@ -21,7 +21,6 @@ import {
   type TaskEvent,
 } from "../task/mod.ts";
 import type { AgentHealth, NodeAgent, SubmitResult } from "../worker/agent.ts";
-import { admit } from "../worker/admission.ts";
 import { TaskRecords } from "../worker/task_records.ts";
 
 export interface SimNodeOptions {
@@ -99,17 +98,9 @@ export class SimNode implements NodeAgent {
     if (event.State === State.Completed || event.Task.State === State.Completed) {
       return this.stop(id).then((task) => ({ task, created: false }));
     }
-    return this.records.hold(id, async (write) => {
-      const existing = this.records.get(id);
-      const admission = admit(existing, event, this.name);
-      if (admission.kind === "keep") return { task: existing!, created: false };
-      if (admission.kind === "adopt") {
-        const task = await write((t) => t && { ...t, Placement: admission.placement });
-        return { task: task!, created: false };
-      }
-      const task = (await write(() => admission.task))!;
-      this.#startLater(id);
-      return { task, created: true };
+    return this.records.accept(event, this.name).then((result) => {
+      if (result.created) this.#startLater(id);
+      return result;
     });
   }
 

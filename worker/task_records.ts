@@ -12,7 +12,8 @@
 
 import { KeyLock } from "../lib/key_lock.ts";
 import type { Store, StoreGuard } from "../store/mod.ts";
-import { isActive, State, type Task } from "../task/mod.ts";
+import { isActive, State, type Task, type TaskEvent } from "../task/mod.ts";
+import { admit } from "./admission.ts";
 
 /** The newest record (null: none yet) in; the next record out, or nothing to change. */
 export type RecordChange = (current: Task | null) => Task | null | undefined;
@@ -67,6 +68,31 @@ export class TaskRecords {
    */
   hold<T>(id: string, job: (write: (change: RecordChange) => Promise<Task | null>) => Promise<T>) {
     return this.#lock.run(id, () => job((change) => this.#write(id, change)));
+  }
+
+  /**
+   * Takes a task the manager sends, by the admission rule (a placement runs at most
+   * once), while holding its record. `stopping` says whether a stop of it is still to be
+   * carried out; `beforeRun` is stored ahead of a new record (the worker's intent). Says
+   * whether a start is now due (`created`).
+   */
+  accept(
+    event: TaskEvent,
+    node: string,
+    hooks: { stopping?: () => Promise<boolean>; beforeRun?: (task: Task) => Promise<unknown> } = {},
+  ): Promise<{ task: Task; created: boolean }> {
+    const id = event.Task.ID;
+    return this.hold(id, async (write) => {
+      const existing = this.get(id);
+      const admission = admit(existing, event, node, await hooks.stopping?.() ?? false);
+      if (admission.kind === "keep") return { task: existing!, created: false };
+      if (admission.kind === "adopt") {
+        const task = await write((t) => t && { ...t, Placement: admission.placement });
+        return { task: task!, created: false };
+      }
+      await hooks.beforeRun?.(admission.task);
+      return { task: (await write(() => admission.task))!, created: true };
+    });
   }
 
   /** Applies `change` to the newest record and stores it with the next revision. */

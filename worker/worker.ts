@@ -26,7 +26,6 @@ import {
 } from "../task/mod.ts";
 import type { ContainerState, DockerRuntime } from "./docker_runtime.ts";
 import type { AgentHealth, NodeAgent, SubmitResult } from "./agent.ts";
-import { admit } from "./admission.ts";
 import { HealthMonitor } from "./health.ts";
 import { KeyedQueue } from "./keyed_queue.ts";
 import { type Stats, StatsCollector } from "./stats.ts";
@@ -173,20 +172,13 @@ export class Worker implements NodeAgent {
     if (event.State === State.Completed || event.Task.State === State.Completed) {
       return this.stop(id).then((task) => ({ task, created: false }));
     }
-    return this.records.hold(id, async (write) => {
-      const existing = this.records.get(id);
-      const intent = await this.#intents.get(id);
-      const admission = admit(existing, event, this.name, intent?.value.State === State.Completed);
-      if (admission.kind === "keep") return { task: existing!, created: false };
-      if (admission.kind === "adopt") {
-        const task = await write((t) => t && { ...t, Placement: admission.placement });
-        return { task: task!, created: false };
-      }
+    return this.records.accept(event, this.name, {
+      stopping: async () => (await this.#intents.get(id))?.value.State === State.Completed,
       // The intent first: a record without one would wait for a start nobody does.
-      await this.#saveIntent(id, { ...event, State: State.Running, Task: admission.task });
-      const task = (await write(() => admission.task))!;
-      this.#enqueue(id);
-      return { task, created: true };
+      beforeRun: (task) => this.#saveIntent(id, { ...event, State: State.Running, Task: task }),
+    }).then((result) => {
+      if (result.created) this.#enqueue(id);
+      return result;
     });
   }
 
