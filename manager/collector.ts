@@ -7,7 +7,7 @@
  * @module
  */
 
-import { isActive, isTerminal, isZeroTime, restartDecision, type Task } from "../task/mod.ts";
+import { finishedAt, isActive, isTerminal, restartDecision, type Task } from "../task/mod.ts";
 import type { NodeRegistry } from "./nodes.ts";
 import type { Desired, TaskBook } from "./task_book.ts";
 
@@ -16,11 +16,6 @@ export interface CollectorOptions {
   nodeRetentionMs: number;
   restartWindowMs: number;
   log: (message: string) => void;
-}
-
-/** When a finished task finished (its creation, when it never ran). */
-function finishedAt(task: Task): number {
-  return Date.parse(isZeroTime(task.FinishTime) ? task.CreateTime : task.FinishTime);
 }
 
 /**

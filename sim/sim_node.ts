@@ -14,6 +14,7 @@ import { CubeError } from "../lib/errors.ts";
 import { MemoryDatabase, type Store } from "../store/mod.ts";
 import {
   type FailureCause,
+  finishedAt,
   isActive,
   State,
   type Stats,
@@ -196,7 +197,7 @@ export class SimNode implements NodeAgent {
     if (now - this.#collected < 60_000) return;
     this.#collected = now;
     for (const task of this.records.list()) {
-      if (isActive(task.State) || now - Date.parse(task.FinishTime) <= this.#retentionMs) continue;
+      if (isActive(task.State) || now - finishedAt(task) <= this.#retentionMs) continue;
       await this.records.hold(task.ID, async () => {
         const current = this.records.get(task.ID);
         if (current && !isActive(current.State)) await this.records.remove(task.ID);

@@ -149,6 +149,11 @@ export function isZeroTime(time: string): boolean {
   return time === "" || time === ZERO_TIME || time.startsWith("0001-01-01");
 }
 
+/** When a finished task finished, in ms since the epoch (its creation, when it never ran). */
+export function finishedAt(task: Pick<Task, "FinishTime" | "CreateTime">): number {
+  return Date.parse(isZeroTime(task.FinishTime) ? task.CreateTime : task.FinishTime);
+}
+
 /** A short, human name for logs and messages: `"web" (3f2a9c1e)`. */
 export function describeTask(task: Pick<Task, "ID" | "Name">): string {
   return task.Name ? `"${task.Name}" (${task.ID.slice(0, 8)})` : `${task.ID.slice(0, 8)}`;

@@ -18,6 +18,7 @@ import { type Database, type Store, StoreGuard } from "../store/mod.ts";
 import {
   describeTask,
   type FailureCause,
+  finishedAt,
   isTerminal,
   isZeroTime,
   State,
@@ -249,10 +250,10 @@ export class Worker implements NodeAgent {
     );
   }
 
-  /** Whether a container that ended at `finishedAt` ended because the engine went away. */
-  #cause(finishedAt: string): FailureCause {
-    if (this.#engineLostAt === null || isZeroTime(finishedAt)) return "task";
-    return Math.abs(Date.parse(finishedAt) - this.#engineLostAt) < ENGINE_LOSS_MARGIN_MS
+  /** Whether a container that ended at `finishTime` ended because the engine went away. */
+  #cause(finishTime: string): FailureCause {
+    if (this.#engineLostAt === null || isZeroTime(finishTime)) return "task";
+    return Math.abs(Date.parse(finishTime) - this.#engineLostAt) < ENGINE_LOSS_MARGIN_MS
       ? "infrastructure"
       : "task";
   }
@@ -505,8 +506,7 @@ export class Worker implements NodeAgent {
     const now = Date.now();
     for (const task of this.records.list()) {
       if (!isTerminal(task.State)) continue;
-      const finished = Date.parse(isZeroTime(task.FinishTime) ? task.CreateTime : task.FinishTime);
-      if (now - finished <= this.#retentionMs) continue;
+      if (now - finishedAt(task) <= this.#retentionMs) continue;
       await this.#queue.run(task.ID, () =>
         this.records.hold(task.ID, async () => {
           const current = this.records.get(task.ID);
