@@ -21,7 +21,7 @@ import { type Clock, isoNow, systemClock } from "../lib/clock.ts";
 import { CubeError, errorMessage } from "../lib/errors.ts";
 import { httpTransport, type Transport } from "../lib/transport.ts";
 import { place, type Scheduler } from "../scheduler/mod.ts";
-import type { Database } from "../store/mod.ts";
+import { type Database, StoreGuard } from "../store/mod.ts";
 import {
   DEFAULT_RESTART_WINDOW_MS,
   describeTask,
@@ -41,7 +41,6 @@ import { type HeartbeatOutcome, NodeRegistry } from "./nodes.ts";
 import { allocate } from "./policy.ts";
 import { NodeWatch } from "./node_watch.ts";
 import { foldReport } from "./reports.ts";
-import { StoreGuard } from "../store/mod.ts";
 import { TaskBook } from "./task_book.ts";
 
 export interface ManagerOptions {
@@ -188,15 +187,12 @@ export class Manager {
 
   /** What the manager holds in memory besides the records themselves: bounded by live work. */
   footprint(): Record<string, number> {
-    let avoided = 0;
-    for (const set of this.#avoid.values()) avoided += set.size;
     return {
       tasks: this.tasks.size,
       nodes: this.nodes.size,
       pending: this.#pending.size,
       restarts: this.#restarts.size,
       avoid: this.#avoid.size,
-      avoided,
       changing: this.tasks.busy,
       sending: this.#sending.size,
       stopping: this.#stopping.size,
@@ -255,8 +251,10 @@ export class Manager {
   async removeNode(name: string): Promise<void> {
     const node = this.nodes.get(name);
     if (!node) throw new CubeError(404, `Node ${name} not found`);
+    // A node that is up is taken down first (which moves its tasks); one already down had
+    // them moved then, but a store outage may have left some: move those now.
     if (node.Status === "ready") await this.#nodeDown(node, "removed with DELETE /nodes");
-    await this.#moveTasksOff(name, "removed with DELETE /nodes");
+    else await this.#moveTasksOff(name, "removed with DELETE /nodes");
     await this.nodes.forget(name);
     this.#log(`node ${name} is forgotten`);
   }
@@ -285,10 +283,11 @@ export class Manager {
       const placement = listed.get(task.ID);
       // Listed with an older placement is missing too: the node never heard of this one.
       if (placement !== undefined && (placement === 0 || placement >= task.Placement)) continue;
-      if (this.tasks.desired(task.ID) === "run") this.#sendRun(task);
-      else {this.#track(
-          this.tasks.change(task.ID, moves.neverArrived(nodeName, isoNow(this.clock))),
-        );}
+      if (this.tasks.desired(task.ID) === "run") {
+        this.#sendRun(task);
+      } else {
+        this.#track(this.tasks.change(task.ID, moves.neverArrived(nodeName, isoNow(this.clock))));
+      }
     }
   }
 
@@ -422,19 +421,11 @@ export class Manager {
         : null;
     };
     const send = async () => {
-      let lastError: unknown;
-      for (let attempt = 0; attempt < 3 && !this.#closing.signal.aborted; attempt++) {
+      const lastError = await this.#retried(async () => {
         const now = current();
-        if (!now) return;
-        try {
-          await this.nodes.client(task.Node).run(now, isoNow(this.clock));
-          return;
-        } catch (error) {
-          lastError = error;
-          if (error instanceof CubeError && error.status === 404) break;
-          await this.clock.sleep(200 * 2 ** attempt, this.#closing.signal);
-        }
-      }
+        if (now) await this.nodes.client(task.Node).run(now, isoNow(this.clock));
+      }, (error) => error instanceof CubeError && error.status === 404);
+      if (lastError === null) return;
       if (this.#closing.signal.aborted) return;
       const reason = `could not send to ${task.Node}: ${errorMessage(lastError)}`;
       const moved = await this.tasks.change(
@@ -455,20 +446,30 @@ export class Manager {
     const key = `${task.Node}/${task.ID}`;
     if (this.#stopping.has(key)) return;
     this.#stopping.add(key);
-    this.#track(
-      (async () => {
-        for (let attempt = 0; attempt < 3 && !this.#closing.signal.aborted; attempt++) {
-          try {
-            await this.nodes.client(task.Node).stop(task.ID);
-            return;
-          } catch {
-            await this.clock.sleep(200 * 2 ** attempt, this.#closing.signal);
-          }
-        }
-        // The node is unreachable: liveness marks it down, which finishes the task, or its
-        // next report asks again.
-      })().finally(() => this.#stopping.delete(key)),
-    );
+    // The node unreachable all three times: liveness marks it down, which finishes the
+    // task, or its next report asks again.
+    const stop = this.#retried(() => this.nodes.client(task.Node).stop(task.ID));
+    this.#track(stop.finally(() => this.#stopping.delete(key)));
+  }
+
+  /**
+   * Calls `call` up to three times with a short backoff, unless the manager closes or
+   * `final` says an error will not pass. Resolves with null once a call succeeded, else
+   * with the last error.
+   */
+  async #retried(call: () => Promise<unknown>, final = (_: unknown) => false): Promise<unknown> {
+    let lastError: unknown = new Error("the manager is closing");
+    for (let attempt = 0; attempt < 3 && !this.#closing.signal.aborted; attempt++) {
+      try {
+        await call();
+        return null;
+      } catch (error) {
+        lastError = error;
+        if (final(error)) break;
+        await this.clock.sleep(200 * 2 ** attempt, this.#closing.signal);
+      }
+    }
+    return lastError;
   }
 
   #planRestart(task: Task): void {

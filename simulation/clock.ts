@@ -33,11 +33,6 @@ export class SimClock implements Clock {
     return this.#now;
   }
 
-  /** Timers waiting. */
-  get pending(): number {
-    return this.#timers.length;
-  }
-
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       if (signal?.aborted) return resolve();
