@@ -6,34 +6,70 @@
  */
 
 import { fetchFailure, messageIn } from "../lib/errors.ts";
+import type { TokenInfo } from "../security/mod.ts";
 import type { Node, Task, TaskHistoryEvent } from "../task/mod.ts";
-
-export const DEFAULT_MANAGER = "http://localhost:5555";
 
 /** A failure the CLI reports as one line and a non-zero exit. */
 export class CliError extends Error {
   override name = "CliError";
 }
 
-export class ManagerClient {
-  readonly url: string;
+/** A token as the manager lists it; `Token` only in the answer that created it. */
+export type TokenListing = TokenInfo & { Token?: string };
 
-  constructor(url: string) {
-    this.url = url.replace(/\/$/, "");
+/**
+ * The manager's API for the CLI. One HTTP client (trusting the cluster CA when given)
+ * keeps its connection alive across calls; `close()` it, or use `await using`.
+ */
+export class ManagerClient implements Disposable {
+  readonly url: string;
+  readonly #token?: string;
+  readonly #client?: Deno.HttpClient;
+
+  constructor(connection: string | { manager: string; token?: string; caPem?: string }) {
+    const { manager, token, caPem } = typeof connection === "string"
+      ? { manager: connection, token: undefined, caPem: undefined }
+      : connection;
+    this.url = manager.replace(/\/$/, "");
+    this.#token = token;
+    this.#client = caPem ? Deno.createHttpClient({ caCerts: [caPem] }) : undefined;
+  }
+
+  close(): void {
+    this.#client?.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   async #fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (this.#token) headers.set("authorization", `Bearer ${this.#token}`);
+    let response: Response;
     try {
-      return await fetch(`${this.url}${path}`, {
+      response = await fetch(`${this.url}${path}`, {
         ...init,
+        headers,
+        client: this.#client,
         signal: init.signal ?? AbortSignal.timeout(10_000),
       });
     } catch (error) {
       const reason = fetchFailure(error, 10_000);
+      const hint = /refused|not found|no answer/.test(reason)
+        ? " — is 'cube manager' running?"
+        : "";
+      throw new CliError(`cannot reach the manager at ${this.url}: ${reason}${hint}`);
+    }
+    if (response.status === 401) {
+      const message = messageOf(await response.text(), 401);
       throw new CliError(
-        `cannot reach the manager at ${this.url}: ${reason} — is 'cube manager' running?`,
+        `the manager at ${this.url} refused ${
+          this.#token ? "the token" : "a call without a token"
+        }: ${message} (log in with 'cube login ${this.url} --token T', or pass --token)`,
       );
     }
+    return response;
   }
 
   async #json<T>(path: string, init: RequestInit = {}): Promise<T> {
@@ -41,6 +77,29 @@ export class ManagerClient {
     const text = await response.text();
     if (!response.ok) throw new CliError(messageOf(text, response.status));
     return (text ? JSON.parse(text) : null) as T;
+  }
+
+  tokens(): Promise<TokenListing[]> {
+    return this.#json<TokenListing[]>("/tokens");
+  }
+
+  createToken(request: { Role: string; Name?: string; Ttl?: number }): Promise<TokenListing> {
+    return this.#json<TokenListing>("/tokens", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(request),
+    });
+  }
+
+  revokeToken(id: string): Promise<TokenListing> {
+    return this.#json<TokenListing>(`/tokens/${encodeURIComponent(id)}`, { method: "DELETE" });
+  }
+
+  async joinToken(rotate: boolean): Promise<string> {
+    const answer = rotate
+      ? await this.#json<{ Token: string }>("/tokens/join/rotate", { method: "POST" })
+      : await this.#json<{ Token: string }>("/tokens/join");
+    return answer.Token;
   }
 
   tasks(): Promise<Task[]> {

@@ -2,6 +2,7 @@ import { Command, Option } from "commander";
 import { SCHEDULERS } from "../scheduler/mod.ts";
 import { durationOption, intOption, onShutdown, secondsOption } from "./options.ts";
 import { type ManagerSettings, startManager } from "../roles/start.ts";
+import { loadConfig, putContext } from "./config.ts";
 
 /** Options shared by `cube manager` and `cube dev`. */
 export function managerControlOptions(command: Command): Command {
@@ -71,13 +72,38 @@ export function managerCommand(): Command {
         .env("CUBE_WORKERS").argParser(list).default([]),
     )
     .addOption(
-      new Option("-d, --store <path>", 'KV file, ":memory:" or "memory"').env("CUBE_STORE")
-        .default(".cube/manager.kv"),
+      new Option(
+        "--advertise <url>",
+        "URL workers and clients reach it at (default: https://<host>:<port>)",
+      ).env("CUBE_ADVERTISE"),
+    )
+    .addOption(
+      new Option("--dir <path>", "state directory: store, ca.pem, admin.token").env("CUBE_DIR")
+        .default(".cube"),
+    )
+    .addOption(
+      new Option(
+        "-d, --store <path>",
+        'KV file, ":memory:" or "memory" (default: <dir>/manager.kv)',
+      ).env("CUBE_STORE"),
     );
-  return managerControlOptions(command).action(async (flags: ManagerSettings) => {
+  return managerControlOptions(command).action(async (flags: ManagerSettings & { dir: string }) => {
     const node = await startManager(flags);
     console.log(
-      `cube manager listening on ${node.url} (scheduler: ${flags.scheduler}, store: ${flags.store})`,
+      `cube manager listening on ${node.url} (scheduler: ${flags.scheduler}, store: ${
+        flags.store ?? `${flags.dir}/manager.kv`
+      })`,
+    );
+    if (node.adminToken && Object.keys((await loadConfig()).Contexts).length === 0) {
+      // The first start on a machine with no CLI context: `cube status` works at once.
+      await putContext("local", {
+        Manager: node.url,
+        Token: node.adminToken,
+        Ca: node.caPem,
+      }, true);
+    }
+    console.log(
+      `CA: ${node.caPath}, admin token: ${node.adminTokenPath} — log in with: cube login ${node.url} --token "$(cat ${node.adminTokenPath})" --ca ${node.caPath}`,
     );
     await onShutdown(() => node.close());
   });

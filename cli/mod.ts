@@ -17,6 +17,7 @@ import {
 } from "./task_commands.ts";
 import { simCommand } from "./sim_command.ts";
 import { workerCommand } from "./worker_command.ts";
+import { contextCommand, loginCommand, tokenCommand } from "./token_commands.ts";
 
 export function createProgram(): Command {
   return new Command("cube")
@@ -31,5 +32,8 @@ export function createProgram(): Command {
     .addCommand(stopCommand())
     .addCommand(logsCommand())
     .addCommand(nodesCommand())
+    .addCommand(tokenCommand())
+    .addCommand(loginCommand())
+    .addCommand(contextCommand())
     .addCommand(simCommand());
 }

@@ -4,6 +4,7 @@ import { bytesOption, numberOption, onShutdown, secondsOption } from "./options.
 
 interface SimFlags {
   manager: string;
+  joinToken: string;
   nodes: number;
   prefix: string;
   host: string;
@@ -33,7 +34,11 @@ export function simCommand(): Command {
     .description("run simulated worker nodes that join a manager (no Docker: tasks only pretend)")
     .addOption(
       new Option("-m, --manager <url>", "the manager to join").env("CUBE_MANAGER")
-        .default("http://localhost:5555"),
+        .default("https://localhost:5555"),
+    )
+    .addOption(
+      new Option("--join-token <token>", "the cluster's worker join token ('cube token join')")
+        .env("CUBE_JOIN_TOKEN").makeOptionMandatory(),
     )
     .addOption(
       new Option("-n, --nodes <n>", "how many nodes").argParser((value: string) => {
@@ -77,6 +82,7 @@ export function simCommand(): Command {
       const fleet = await startFleet({
         count: flags.nodes,
         managerUrl: flags.manager.replace(/\/$/, ""),
+        joinToken: flags.joinToken,
         prefix: flags.prefix,
         hostname: flags.host,
         cores: flags.cores,

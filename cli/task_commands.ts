@@ -8,15 +8,36 @@
 import { Command, Option } from "commander";
 import { sleep } from "../lib/async.ts";
 import { isTerminal, restartDecision, State, stateName, type Task } from "../task/mod.ts";
-import { CliError, DEFAULT_MANAGER, ManagerClient, resolveTask } from "./client.ts";
+import { CliError, ManagerClient, resolveTask } from "./client.ts";
+import { type ConnectionFlags, resolveConnection } from "./config.ts";
 import { ago, bytes, ports, table } from "./format.ts";
 import { bytesOption, intOption, numberOption } from "./options.ts";
 
-/** `--manager`, shared by every command that talks to a manager. */
+/**
+ * `--manager`, `--token` and `--ca`, shared by every command that talks to a manager.
+ * Unset, they come from the current context (`cube login`, `cube context use`).
+ */
 export function managerOption(command: Command): Command {
-  return command.addOption(
-    new Option("--manager <url>", "the manager's URL").env("CUBE_MANAGER").default(DEFAULT_MANAGER),
-  );
+  return command
+    .addOption(
+      new Option("--manager <url>", "the manager's URL (default: the current context's)").env(
+        "CUBE_MANAGER",
+      ),
+    )
+    .addOption(
+      new Option("--token <token>", "bearer token (default: the current context's)").env(
+        "CUBE_TOKEN",
+      ),
+    )
+    .addOption(
+      new Option("--ca <file>", "the cluster CA certificate, ca.pem (default: the context's)")
+        .env("CUBE_CA"),
+    );
+}
+
+/** A client for the manager the flags, the variables or the current context name. */
+export async function connect(flags: ConnectionFlags): Promise<ManagerClient> {
+  return new ManagerClient(await resolveConnection(flags));
 }
 
 const tty = () => Deno.stderr.isTerminal();
@@ -80,7 +101,9 @@ interface RunFlags {
   detach?: boolean;
   timeout: number;
   json?: boolean;
-  manager: string;
+  manager?: string;
+  token?: string;
+  ca?: string;
 }
 
 async function readTaskFile(path: string): Promise<unknown> {
@@ -182,7 +205,7 @@ export function runCommand(): Command {
     const body = flags.file
       ? await readTaskFile(flags.file)
       : taskFromFlags(image!, command, flags);
-    const client = new ManagerClient(flags.manager);
+    using client = await connect(flags);
     const submitted = await client.submit(body);
     if (tty() && !flags.detach) {
       console.error(`Submitted ${submitted.Name || "task"} ${submitted.ID}`);
@@ -234,8 +257,8 @@ export function statusCommand(): Command {
       .description("list tasks, or show one (by ID, ID prefix or name) with its history")
       .argument("[task]", "a task ID, unique ID prefix, or name")
       .option("--json", "machine-readable output"),
-  ).action(async (ref: string | undefined, flags: { json?: boolean; manager: string }) => {
-    const client = new ManagerClient(flags.manager);
+  ).action(async (ref: string | undefined, flags: ConnectionFlags & { json?: boolean }) => {
+    using client = await connect(flags);
     if (ref) {
       const task = await resolveTask(client, ref);
       const events = await client.events(task.ID);
@@ -277,8 +300,8 @@ export function stopCommand(): Command {
       .description("stop a task and wait until it is Completed")
       .argument("<task>", "a task ID, unique ID prefix, or name")
       .addOption(numberOption("--timeout <seconds>", "how long to wait").default(60)),
-  ).action(async (ref: string, flags: { manager: string; timeout: number }) => {
-    const client = new ManagerClient(flags.manager);
+  ).action(async (ref: string, flags: ConnectionFlags & { timeout: number }) => {
+    using client = await connect(flags);
     const task = await resolveTask(client, ref);
     await client.stop(task.ID);
     const done = await follow(client, task.ID, (t) => isTerminal(t.State), flags.timeout);
@@ -293,8 +316,8 @@ export function logsCommand(): Command {
       .argument("<task>", "a task ID, unique ID prefix, or name")
       .option("-f, --follow", "keep printing new output until interrupted")
       .addOption(intOption("--tail <n>", "only the last n lines")),
-  ).action(async (ref: string, flags: { manager: string; follow?: boolean; tail?: number }) => {
-    const client = new ManagerClient(flags.manager);
+  ).action(async (ref: string, flags: ConnectionFlags & { follow?: boolean; tail?: number }) => {
+    using client = await connect(flags);
     const task = await resolveTask(client, ref);
     const controller = new AbortController();
     const stop = () => controller.abort();
@@ -323,8 +346,9 @@ export function nodesCommand(): Command {
       .alias("node")
       .description("list worker nodes with their capacity and what is allocated")
       .option("--json", "machine-readable output"),
-  ).action(async (flags: { json?: boolean; manager: string }) => {
-    const nodes = await new ManagerClient(flags.manager).nodes();
+  ).action(async (flags: ConnectionFlags & { json?: boolean }) => {
+    using client = await connect(flags);
+    const nodes = await client.nodes();
     if (flags.json) {
       console.log(JSON.stringify(nodes, null, 2));
       return;

@@ -54,9 +54,13 @@ export function workerCommand(): Command {
       new Option("-n, --name <name>", "node name (default: <hostname>-<port>)").env("CUBE_NAME"),
     )
     .addOption(
+      new Option("--dir <path>", "state directory: store and node identity").env("CUBE_DIR")
+        .default(".cube"),
+    )
+    .addOption(
       new Option(
         "-d, --store <path>",
-        'KV file, ":memory:" or "memory" (default: .cube/worker-<name>.kv)',
+        'KV file, ":memory:" or "memory" (default: <dir>/worker-<name>.kv)',
       ).env("CUBE_STORE"),
     )
     .addOption(
@@ -65,8 +69,20 @@ export function workerCommand(): Command {
     )
     .addOption(
       new Option(
+        "--join-token <token>",
+        "the cluster's worker join token ('cube token join'); without --manager, wait to be invited",
+      ).env("CUBE_JOIN_TOKEN"),
+    )
+    .addOption(
+      new Option(
+        "--insecure",
+        "serve the book's open API (no TLS, no credentials) on an address other than loopback",
+      ),
+    )
+    .addOption(
+      new Option(
         "--advertise <url>",
-        "URL the manager reaches this worker at (default: http://<host>:<port>)",
+        "URL the manager reaches this worker at (default: https://<host>:<port>)",
       )
         .env("CUBE_ADVERTISE"),
     )
@@ -82,9 +98,16 @@ export function workerCommand(): Command {
     );
   return workerRuntimeOptions(command).action(async (flags: WorkerSettings) => {
     const node = await startWorker(flags);
+    const mode = node.mode();
     console.log(
       `cube worker "${node.name}" listening on ${node.url}${
-        flags.manager ? `, joined to ${flags.manager}` : ""
+        mode === "joined" && flags.manager
+          ? `, joined to ${flags.manager}`
+          : mode === "waiting"
+          ? ", waiting for a manager that lists it"
+          : mode === "open"
+          ? " (open API, no credentials)"
+          : ""
       }`,
     );
     await onShutdown(() => node.close());

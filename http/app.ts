@@ -6,7 +6,7 @@
  */
 
 import { Hono } from "hono";
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { CubeError, errorMessage, type ErrorStatus } from "../lib/errors.ts";
 
@@ -15,6 +15,18 @@ import { CubeError, errorMessage, type ErrorStatus } from "../lib/errors.ts";
  * acknowledged and then fail to persist, so it is refused up front.
  */
 export const MAX_BODY_BYTES = 48 * 1024;
+
+/** Longest URL accepted (path and query): more is a 414 before anything else runs. */
+export const MAX_URL_BYTES = 8 * 1024;
+/** Most header bytes accepted (names and values): more is a 431. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+export interface ApiOptions {
+  /** Runs before any route and before any body is read: authentication. */
+  guard?: MiddlewareHandler;
+  /** The body limit of a route (path without `/v1`), when not `MAX_BODY_BYTES`. */
+  bodyLimit?: (method: string, path: string) => number | undefined;
+}
 
 export interface ErrorBody {
   HTTPStatusCode: number;
@@ -42,16 +54,42 @@ export async function readJson(c: Context): Promise<unknown> {
  * A Hono app whose routes answer both at `/` (the book's paths) and at `/v1/`, with
  * cube's error handling: every failure is `{"HTTPStatusCode", "Message"}`.
  */
-export function createApi(name: string, routes: Hono): Hono {
+export function createApi(name: string, routes: Hono, options: ApiOptions = {}): Hono {
   const app = new Hono();
-  app.use(
-    "*",
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: (c) =>
-        errorResponse(c, 413, `Request body is larger than ${MAX_BODY_BYTES / 1024} KiB`),
-    }),
-  );
+  app.use("*", async (c, next) => {
+    const url = c.req.url;
+    if (url.length > MAX_URL_BYTES) {
+      return errorResponse(c, 414, `Request URL is longer than ${MAX_URL_BYTES / 1024} KiB`);
+    }
+    let headerBytes = 0;
+    c.req.raw.headers.forEach((value, key) => headerBytes += key.length + value.length + 4);
+    if (headerBytes > MAX_HEADER_BYTES) {
+      return errorResponse(
+        c,
+        431,
+        `Request headers are larger than ${MAX_HEADER_BYTES / 1024} KiB`,
+      );
+    }
+    await next();
+  });
+  if (options.guard) app.use("*", options.guard);
+  const limits = new Map<number, MiddlewareHandler>();
+  const limiter = (maxSize: number) => {
+    let handler = limits.get(maxSize);
+    if (!handler) {
+      handler = bodyLimit({
+        maxSize,
+        onError: (c) =>
+          errorResponse(c, 413, `Request body is larger than ${maxSize / 1024} KiB for this route`),
+      });
+      limits.set(maxSize, handler);
+    }
+    return handler;
+  };
+  app.use("*", (c, next) => {
+    const path = c.req.path.replace(/^\/v1(?=\/|$)/, "") || "/";
+    return limiter(options.bodyLimit?.(c.req.method, path) ?? MAX_BODY_BYTES)(c, next);
+  });
   app.route("/v1", routes);
   app.route("/", routes);
   app.notFound((c) =>

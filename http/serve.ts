@@ -1,5 +1,5 @@
 export interface Listening extends AsyncDisposable {
-  /** `http://host:port`, with the real port when 0 was asked for. */
+  /** `http(s)://host:port`, with the real port when 0 was asked for. */
   url: string;
   port: number;
   server: Deno.HttpServer<Deno.NetAddr>;
@@ -11,15 +11,24 @@ export interface Handler {
   fetch(request: Request): Response | Promise<Response>;
 }
 
-/** Serves a Hono app (or any fetch handler) with `Deno.serve`; port 0 picks a free port. */
+/**
+ * Serves a Hono app (or any fetch handler) with `Deno.serve`, over TLS when given a
+ * certificate and key (PEM); port 0 picks a free port.
+ */
 export function listen(
   app: Handler,
-  options: { hostname?: string; port?: number; quiet?: boolean } = {},
+  options: {
+    hostname?: string;
+    port?: number;
+    quiet?: boolean;
+    tls?: { certPem: string; keyPem: string };
+  } = {},
 ): Listening {
   const hostname = options.hostname ?? "127.0.0.1";
   const server = Deno.serve({
     hostname,
     port: options.port ?? 0,
+    ...(options.tls ? { cert: options.tls.certPem, key: options.tls.keyPem } : {}),
     onListen: () => {},
     onError: (error) => {
       console.error("unhandled request error:", error);
@@ -31,7 +40,9 @@ export function listen(
   let closed: Promise<void> | null = null;
   const close = () => closed ??= server.shutdown();
   return {
-    url: `http://${shown.includes(":") ? `[${shown}]` : shown}:${port}`,
+    url: `${options.tls ? "https" : "http"}://${
+      shown.includes(":") ? `[${shown}]` : shown
+    }:${port}`,
     port,
     server,
     close,

@@ -6,7 +6,22 @@
  * @module
  */
 
-export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 500 | 502 | 503 | 504;
+export type ErrorStatus =
+  | 400
+  | 401
+  | 403
+  | 404
+  | 409
+  | 413
+  | 414
+  | 415
+  | 422
+  | 429
+  | 431
+  | 500
+  | 502
+  | 503
+  | 504;
 
 export class CubeError extends Error {
   override name = "CubeError";
@@ -38,6 +53,22 @@ export function fetchFailure(error: unknown, timeoutMs?: number): string {
   if (/connection refused/i.test(message)) return "connection refused";
   if (/dns error|failed to lookup|name or service not known/i.test(message)) {
     return "host not found";
+  }
+  // TLS mistakes, each said in words a user can act on.
+  if (/invalid HTTP version parsed/i.test(message)) {
+    return "it speaks HTTPS, not plain HTTP: use https://";
+  }
+  if (/UnknownIssuer|invalid peer certificate: (BadSignature|Other)/i.test(message)) {
+    return "its certificate is not from a CA this client trusts (give the cluster's ca.pem)";
+  }
+  if (/NotValidForName/i.test(message)) {
+    return "its certificate is not valid for this host name";
+  }
+  if (/Expired|NotValidYet/i.test(message) && /certificate/i.test(message)) {
+    return "its certificate has expired or is not valid yet";
+  }
+  if (/InvalidContentType|corrupt message/i.test(message)) {
+    return "it does not speak TLS: use http://";
   }
   return message.replace(/^error sending request for url \([^)]*\): /, "");
 }

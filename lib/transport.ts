@@ -13,3 +13,22 @@ export const httpTransport: Transport = (url, init, timeoutMs) =>
     ...init,
     signal: init.signal ?? (timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined),
   });
+
+/**
+ * `fetch` through `client` (one connection pool, trusting its CAs), sending
+ * `Authorization: Bearer <credential>` unless a call sets its own.
+ */
+export function clientTransport(client: Deno.HttpClient, credential?: string): Transport {
+  return (url, init, timeoutMs) => {
+    const headers = new Headers(init.headers);
+    if (credential && !headers.has("authorization")) {
+      headers.set("authorization", `Bearer ${credential}`);
+    }
+    return fetch(url, {
+      ...init,
+      headers,
+      client,
+      signal: init.signal ?? (timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined),
+    });
+  };
+}

@@ -5,26 +5,65 @@
  * @module
  */
 
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { createApi, logQuery, readJson, streamSignal } from "../http/app.ts";
 import { CubeError } from "../lib/errors.ts";
 import {
+  type Authority,
+  createSecurityRoutes,
+  principalOf,
+  requireToken,
+  type Tokens,
+} from "../security/mod.ts";
+import {
+  MAX_REPORT_BYTES,
   parseHeartbeat,
   parseNodeName,
   parseReport,
   parseSubmission,
   parseTaskId,
   State,
+  type Task,
 } from "../task/mod.ts";
 import type { Manager } from "./manager.ts";
 
+/** Concurrent log streams one token may hold open. */
+export const MAX_LOG_STREAMS_PER_TOKEN = 8;
+
+/** What a reader sees of a task's environment: names, not values (they hold secrets). */
+export function maskEnv(task: Task): Task {
+  if (!task.Env?.length) return task;
+  return { ...task, Env: task.Env.map((entry) => `${entry.split("=")[0]}=***`) };
+}
+
+/** Routes that need no token: health (which tells nothing secret) and the join routes. */
+function open(method: string, path: string): boolean {
+  return (method === "GET" && (path === "/health" || path === "/join/ca")) ||
+    (method === "POST" && path === "/join");
+}
+
+function bodyLimit(method: string, path: string): number | undefined {
+  if (method !== "POST") return undefined;
+  if (/^\/nodes\/[^/]+\/tasks$/.test(path)) return MAX_REPORT_BYTES + 16 * 1024;
+  if (path === "/nodes" || path.startsWith("/tokens") || path === "/join") return 16 * 1024;
+  return undefined;
+}
+
 /**
  * `shutdown` ends open log streams, which `server.shutdown()` would otherwise wait for.
+ * With `security`, every route but `GET /health` and the join takes a token (the
+ * simulation and in-process tests leave it out).
  */
 export function createManagerApp(
-  { manager, shutdown }: { manager: Manager; shutdown?: AbortSignal },
+  { manager, shutdown, security }: {
+    manager: Manager;
+    shutdown?: AbortSignal;
+    security?: { tokens: Tokens; authority: Authority };
+  },
 ): Hono {
   const routes = new Hono();
+  const streams = new Map<string, number>();
+  const reader = (c: Context) => principalOf(c)?.Role === "reader";
 
   routes.post("/tasks", async (c) => {
     const task = await manager.submit(parseSubmission(await readJson(c)));
@@ -33,10 +72,14 @@ export function createManagerApp(
 
   routes.get("/tasks", (c) => {
     // The book keeps tasks in submission order, which is the order they were loaded and added.
-    return c.json(manager.tasks.list());
+    const tasks = manager.tasks.list();
+    return c.json(reader(c) ? tasks.map(maskEnv) : tasks);
   });
 
-  routes.get("/tasks/:id", (c) => c.json(manager.tasks.require(parseTaskId(c.req.param("id")))));
+  routes.get("/tasks/:id", (c) => {
+    const task = manager.tasks.require(parseTaskId(c.req.param("id")));
+    return c.json(reader(c) ? maskEnv(task) : task);
+  });
 
   routes.get(
     "/tasks/:id/events",
@@ -48,12 +91,37 @@ export function createManagerApp(
     if (!task.Node) {
       throw new CubeError(409, `Task ${task.ID} is not placed on a node yet: no logs`);
     }
+    const query = logQuery(c);
+    const holder = principalOf(c)?.ID ?? "";
+    if (query.follow && (streams.get(holder) ?? 0) >= MAX_LOG_STREAMS_PER_TOKEN) {
+      throw new CubeError(
+        429,
+        `This token has ${MAX_LOG_STREAMS_PER_TOKEN} log streams open already: close one first`,
+      );
+    }
     const stream = await manager.nodes.client(task.Node).logs(
       task.ID,
-      logQuery(c),
+      query,
       streamSignal(c, shutdown),
     );
-    return c.body(stream, 200, { "content-type": "text/plain; charset=utf-8" });
+    if (!query.follow) {
+      return c.body(stream, 200, { "content-type": "text/plain; charset=utf-8" });
+    }
+    // Counted until the stream ends, however it ends (done, client gone, shutdown).
+    streams.set(holder, (streams.get(holder) ?? 0) + 1);
+    let counted = true;
+    const release = () => {
+      if (!counted) return;
+      counted = false;
+      const left = (streams.get(holder) ?? 1) - 1;
+      if (left > 0) streams.set(holder, left);
+      else streams.delete(holder);
+    };
+    const tracked = stream.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({ flush: release }),
+    );
+    c.req.raw.signal.addEventListener("abort", release, { once: true });
+    return c.body(tracked, 200, { "content-type": "text/plain; charset=utf-8" });
   });
 
   routes.delete("/tasks/:id", async (c) => {
@@ -65,12 +133,26 @@ export function createManagerApp(
 
   routes.post("/nodes", async (c) => {
     const heartbeat = parseHeartbeat(await readJson(c));
+    const node = principalOf(c);
+    if (node && node.Node !== heartbeat.Name) {
+      throw new CubeError(
+        403,
+        `Node ${node.Node} may heartbeat as itself only, not as ${heartbeat.Name}`,
+      );
+    }
+    if (node && !heartbeat.Api.startsWith("https://")) {
+      // Its manager credential would cross the network in the clear.
+      throw new CubeError(400, `Invalid Api "${heartbeat.Api}": a joined worker serves https://`);
+    }
     await manager.heartbeat(heartbeat.Name, heartbeat.Api, heartbeat.Stats);
     return c.json({ Name: heartbeat.Name, Status: "ready" });
   });
 
   routes.delete("/nodes/:name", async (c) => {
-    await manager.removeNode(parseNodeName(c.req.param("name")));
+    const name = parseNodeName(c.req.param("name"));
+    // Its credential goes first, so that it cannot heartbeat its way back in.
+    await security?.tokens.revokeNode(name);
+    await manager.removeNode(name);
     return c.body(null, 204);
   });
 
@@ -103,5 +185,12 @@ export function createManagerApp(
     });
   });
 
-  return createApi("manager", routes);
+  if (security) {
+    routes.route("/", createSecurityRoutes(security));
+    return createApi("manager", routes, {
+      guard: requireToken(security.tokens, open),
+      bodyLimit,
+    });
+  }
+  return createApi("manager", routes, { bodyLimit });
 }

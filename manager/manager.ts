@@ -67,6 +67,10 @@ export interface ManagerOptions {
   workerTimeoutMs?: number;
   clock?: Clock;
   transport?: Transport;
+  /** The credential the manager calls node `name` with (joined workers let nobody else in). */
+  workerCredential?: (name: string) => Promise<string>;
+  /** Asks a static worker waiting to join (`--join-token`, no `--manager`) to join. */
+  inviteWorker?: (api: string) => Promise<void>;
   log?: (message: string) => void;
 }
 
@@ -78,7 +82,17 @@ const DISPATCH_ROUND = 256;
 const HOUR = 3_600_000;
 
 type Timings = Required<
-  Omit<ManagerOptions, "db" | "scheduler" | "workers" | "log" | "clock" | "transport">
+  Omit<
+    ManagerOptions,
+    | "db"
+    | "scheduler"
+    | "workers"
+    | "log"
+    | "clock"
+    | "transport"
+    | "workerCredential"
+    | "inviteWorker"
+  >
 >;
 
 export class Manager {
@@ -129,6 +143,7 @@ export class Manager {
       guard: this.guard,
       transport: options.transport ?? httpTransport,
       callTimeoutMs: this.#opts.workerTimeoutMs,
+      credential: options.workerCredential,
     });
     this.#log = options.log ?? ((m) => console.log(`[manager] ${m}`));
     this.#static = options.workers ?? [];
@@ -140,6 +155,7 @@ export class Manager {
         nodeDown: (node, reason) => this.#nodeDown(node, reason),
         tick: () => this.#tick(),
         log: this.#log,
+        invite: options.inviteWorker,
       },
       { ...this.#opts, clock: this.clock },
       this.#static,

@@ -25,13 +25,22 @@ export interface NodeWatchHooks {
   /** Once per heartbeat interval, after liveness: store probes, garbage collection. */
   tick(): Promise<void>;
   log(message: string): void;
+  /**
+   * Asks a static worker at `api` that does not answer as a joined node (it may be
+   * waiting to join) to join this manager.
+   */
+  invite?(api: string): Promise<void>;
 }
+
+/** A static worker that does not answer is invited again after this long, at the least. */
+const INVITE_EVERY_MS = 1_000;
 
 /** Safety-net syncs in flight at once. */
 const SYNC_CONCURRENCY = 16;
 
 export class NodeWatch {
   readonly #polling = new Set<string>();
+  readonly #invited = new Map<string, number>();
   readonly #inflight = new Set<Promise<void>>();
   readonly #staticApis: string[];
 
@@ -46,7 +55,7 @@ export class NodeWatch {
     },
     staticWorkers: string[],
   ) {
-    this.#staticApis = staticWorkers.map(staticApi);
+    this.#staticApis = staticWorkers.map((address) => staticApi(address));
   }
 
   /** Runs until `signal` aborts. */
@@ -104,12 +113,25 @@ export class NodeWatch {
         if (outcome === "same") await this.sync(name);
       } catch {
         // Silence is what liveness measures: the node is marked down after the timeout.
+        await this.#invite(api);
       } finally {
         this.#polling.delete(api);
       }
     })();
     this.#inflight.add(poll);
     poll.finally(() => this.#inflight.delete(poll));
+  }
+
+  async #invite(api: string): Promise<void> {
+    const now = this.timings.clock.now();
+    if (!this.hooks.invite || now - (this.#invited.get(api) ?? -Infinity) < INVITE_EVERY_MS) return;
+    this.#invited.set(api, now);
+    try {
+      await this.hooks.invite(api);
+      this.hooks.log(`static worker at ${api} joined`);
+    } catch {
+      // Down, or already joined to this or another cluster: the poll says which in time.
+    }
   }
 
   async #safetyNet(signal: AbortSignal): Promise<void> {

@@ -37,9 +37,12 @@ function blankNode(name: string, api: string, isStatic: boolean): Node {
   };
 }
 
-/** `host:port` or a URL → the worker's base URL. */
-export function staticApi(address: string): string {
-  return address.includes("://") ? address.replace(/\/$/, "") : `http://${address}`;
+/**
+ * `host:port` or a URL → the worker's base URL. A bare address is `scheme`: `https` in a
+ * secure cluster, so that `http://` is only ever what the user wrote.
+ */
+export function staticApi(address: string, scheme = "http"): string {
+  return address.includes("://") ? address.replace(/\/$/, "") : `${scheme}://${address}`;
 }
 
 export interface NodeRegistryOptions {
@@ -47,6 +50,8 @@ export interface NodeRegistryOptions {
   guard: StoreGuard;
   transport: Transport;
   callTimeoutMs: number;
+  /** The credential to call node `name` with; none for the book's open workers. */
+  credential?: (name: string) => Promise<string>;
 }
 
 export class NodeRegistry {
@@ -97,7 +102,15 @@ export class NodeRegistry {
   client(name: string, api = this.#nodes.get(name)?.Api ?? "http://invalid"): WorkerClient {
     let client = this.#clients.get(name);
     if (!client || client.api !== api) {
-      client = new WorkerClient(name, api, this.#opts.callTimeoutMs, this.#opts.transport);
+      const credential = this.#opts.credential;
+      client = new WorkerClient(
+        name,
+        api,
+        this.#opts.callTimeoutMs,
+        this.#opts.transport,
+        // Only over TLS: a credential never crosses the network in the clear.
+        credential && api.startsWith("https://") ? () => credential(name) : undefined,
+      );
       this.#clients.set(name, client);
     }
     return client;

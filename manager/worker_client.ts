@@ -10,19 +10,32 @@ import { httpTransport, type Transport } from "../lib/transport.ts";
 import { State, type Stats, type Task, type TaskEvent } from "../task/mod.ts";
 
 export class WorkerClient {
+  #authorization: Promise<string> | null = null;
+
   constructor(
     readonly name: string,
     readonly api: string,
     readonly timeoutMs = 5_000,
     private readonly transport: Transport = httpTransport,
+    private readonly credential?: () => Promise<string>,
   ) {}
+
+  async #headers(json: boolean): Promise<Record<string, string>> {
+    const headers: Record<string, string> = json ? { "content-type": "application/json" } : {};
+    if (this.credential) {
+      this.#authorization ??= this.credential().then((token) => `Bearer ${token}`);
+      headers.authorization = await this.#authorization;
+    }
+    return headers;
+  }
 
   async #call<T>(method: string, path: string, body?: unknown): Promise<T | null> {
     let response: Response;
+    const headers = await this.#headers(body !== undefined);
     try {
       response = await this.transport(`${this.api}${path}`, {
         method,
-        headers: body === undefined ? undefined : { "content-type": "application/json" },
+        headers,
         body: body === undefined ? undefined : JSON.stringify(body),
       }, this.timeoutMs);
     } catch (error) {
@@ -71,7 +84,11 @@ export class WorkerClient {
     if (query.tail !== undefined) params.set("tail", String(query.tail));
     let response: Response;
     try {
-      response = await this.transport(`${this.api}/tasks/${id}/logs?${params}`, { signal }, 0);
+      response = await this.transport(
+        `${this.api}/tasks/${id}/logs?${params}`,
+        { signal, headers: await this.#headers(false) },
+        0,
+      );
     } catch (error) {
       throw new CubeError(
         502,

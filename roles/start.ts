@@ -6,12 +6,26 @@
  * @module
  */
 
-import { listen } from "../http/serve.ts";
+import { listen, type Listening } from "../http/serve.ts";
+import { CubeError } from "../lib/errors.ts";
 import { createManagerApp, Manager } from "../manager/mod.ts";
+import { staticApi } from "../manager/nodes.ts";
 import { createScheduler } from "../scheduler/mod.ts";
+import {
+  caDigest,
+  inviteWorker,
+  joinCluster,
+  loadIdentity,
+  type NodeIdentity,
+  parseJoinToken,
+  type Role,
+  saveIdentity,
+} from "../security/mod.ts";
 import { openDatabase } from "../store/mod.ts";
 import { createWorkerApp, DockerRuntime, type PullPolicy, Worker } from "../worker/mod.ts";
 import { ManagerLink } from "../worker/manager_link.ts";
+import { certificateNames, isLoopback, openManagerSecrets, verifiedTransport } from "./secure.ts";
+import { waitingToJoin } from "./waiting.ts";
 
 export interface Running extends AsyncDisposable {
   url: string;
@@ -21,11 +35,16 @@ export interface Running extends AsyncDisposable {
 export interface ManagerSettings {
   host: string;
   port: number;
+  /** The URL workers and clients reach it at (default: https://<host>:<port>). */
+  advertise?: string;
+  /** State directory: the store (unless `store` says otherwise), ca.pem, admin.token. */
+  dir?: string;
   workers: string[];
   scheduler: string;
   /** E-PVM scores at most this many feasible nodes; 0 (the default) scores all. */
   scoreLimit?: number;
-  store: string;
+  /** Default: `<dir>/manager.kv`. */
+  store?: string;
   heartbeatInterval: number;
   nodeTimeout: number;
   restartBackoff: number;
@@ -42,7 +61,13 @@ export interface WorkerSettings {
   host: string;
   port: number;
   name?: string;
+  /** State directory: the store (unless `store` says otherwise) and the node identity. */
+  dir?: string;
   store?: string;
+  /** The worker join token (`cube token join` on the manager). */
+  joinToken?: string;
+  /** Serve the open (book's) API on an address other than loopback. */
+  insecure?: boolean;
   publishIp: string;
   pull: PullPolicy;
   stopGrace: number;
@@ -62,42 +87,151 @@ const silent = () => {};
 
 const seconds = (value: number | undefined) => value === undefined ? undefined : value * 1000;
 
-export async function startManager(
-  settings: ManagerSettings,
-): Promise<Running & { manager: Manager }> {
-  const db = await openDatabase(settings.store);
+export interface StartedManager extends Running {
+  manager: Manager;
+  /** The cluster CA certificate (PEM): what clients trust. */
+  caPem: string;
+  caPath: string;
+  /** The admin token, when this start created it (the first one). */
+  adminToken?: string;
+  adminTokenPath: string;
+  /** Where the store and the files are. */
+  dir: string;
+  /** The worker join token (`cube token join`). */
+  joinToken(): string;
+  /** Makes a user token (as `cube token create` does). */
+  createToken(role: Role, name: string): Promise<string>;
+}
+
+export async function startManager(settings: ManagerSettings): Promise<StartedManager> {
+  const dir = settings.dir ?? ".cube";
+  await Deno.mkdir(dir, { recursive: true });
+  const db = await openDatabase(settings.store ?? `${dir}/manager.kv`);
+  const secrets = await openManagerSecrets(db, dir).catch((error) => {
+    db.close();
+    throw error;
+  });
+  const { authority, tokens } = secrets;
+  const certificate = await authority.serverCert(
+    certificateNames(settings.host, settings.advertise),
+  );
+  // Workers are called over HTTPS, trusting the node CA only.
+  const workers = verifiedTransport(authority.nodeCaPem);
+  let url = "";
   const manager = new Manager({
     db,
     scheduler: createScheduler(settings.scheduler, { scoreLimit: settings.scoreLimit }),
-    workers: settings.workers,
+    workers: settings.workers.map((address) => staticApi(address, "https")),
     heartbeatIntervalMs: settings.heartbeatInterval * 1000,
     nodeTimeoutMs: settings.nodeTimeout * 1000,
     restartBackoffMs: settings.restartBackoff * 1000,
     restartWindowMs: seconds(settings.restartWindow),
     taskRetentionMs: seconds(settings.taskRetention),
     nodeRetentionMs: seconds(settings.nodeRetention),
+    transport: workers.transport,
+    workerCredential: (name) => authority.managerCredential(name),
+    inviteWorker: (api) => inviteWorker(api, url),
     log: settings.quiet ? silent : undefined,
   });
   await manager.start();
   const streams = new AbortController();
-  const server = listen(createManagerApp({ manager, shutdown: streams.signal }), {
-    hostname: settings.host,
-    port: settings.port,
-  });
+  const server = listen(
+    createManagerApp({ manager, shutdown: streams.signal, security: { tokens, authority } }),
+    { hostname: settings.host, port: settings.port, tls: certificate },
+  );
+  url = settings.advertise?.replace(/\/$/, "") ?? server.url;
   const close = async () => {
     streams.abort();
     await server.close();
     await manager.close();
+    workers.close();
     db.close();
   };
-  return { url: server.url, manager, close, [Symbol.asyncDispose]: close };
+  return {
+    url,
+    manager,
+    caPem: authority.caPem,
+    caPath: secrets.caPath,
+    adminToken: secrets.adminToken,
+    adminTokenPath: secrets.adminTokenPath,
+    dir,
+    joinToken: () => authority.joinToken(),
+    createToken: async (role, name) => (await tokens.create(role, { name })).token,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
 }
 
-export async function startWorker(
-  settings: WorkerSettings,
-): Promise<Running & { worker: Worker; name: string }> {
+export interface StartedWorker extends Running {
+  worker: Worker;
+  name: string;
+  /** `open` (the book's API, no credentials), `joined`, or `waiting` for a manager's invitation. */
+  mode: () => "open" | "joined" | "waiting";
+}
+
+const BOOK_MODE_WARNING =
+  "serving the book's open API: no TLS, no credentials, anyone who reaches this port can run and stop containers";
+
+/**
+ * A worker in one of three modes: joined (HTTPS with its node certificate; only its
+ * manager gets in), waiting for a manager to invite it (a static worker with a join
+ * token), or the book's open API (loopback only, unless `insecure`).
+ */
+export async function startWorker(settings: WorkerSettings): Promise<StartedWorker> {
   const name = settings.name ?? `${Deno.hostname()}-${settings.port}`;
-  const db = await openDatabase(settings.store ?? `.cube/worker-${name}.kv`);
+  const dir = settings.dir ?? ".cube";
+  const log = settings.quiet ? silent : (m: string) => console.log(`[worker ${name}] ${m}`);
+  const warn = settings.quiet
+    ? silent
+    : (m: string) => console.warn(`[worker ${name}] WARNING: ${m}`);
+  const identityPath = `${dir}/worker-${name}.identity.json`;
+  const advertised = (scheme: string, port: number) =>
+    settings.advertise?.replace(/\/$/, "") ??
+      `${scheme}://${isAny(settings.host) ? "127.0.0.1" : bracket(settings.host)}:${port}`;
+  const names = certificateNames(settings.host, settings.advertise);
+
+  let identity = await loadIdentity(identityPath);
+  const token = settings.joinToken ? parseJoinToken(settings.joinToken) : undefined;
+  if (settings.joinToken && !token) {
+    throw new CubeError(
+      400,
+      "Invalid --join-token: expected CUBEJOIN-1-<digest>-<secret> (print it with 'cube token join')",
+    );
+  }
+  if (identity && token && await caDigest(identity.Ca) !== token.digest) {
+    log("the join token is of another cluster: joining it afresh");
+    identity = null;
+  }
+  if (!identity && settings.manager && settings.joinToken) {
+    identity = await joinWhenUp(
+      log,
+      () =>
+        joinCluster({ manager: settings.manager!, joinToken: settings.joinToken!, name, names }),
+    );
+    await saveIdentity(identityPath, identity);
+    log(`joined ${settings.manager}; identity kept in ${identityPath}`);
+  }
+  if (!identity && settings.manager) {
+    throw new CubeError(
+      400,
+      `Cannot join ${settings.manager} without a join token: pass --join-token (print it with 'cube token join' on the manager)`,
+    );
+  }
+  if (!identity && !settings.joinToken) {
+    if (!isLoopback(settings.host) && !settings.insecure) {
+      throw new CubeError(
+        400,
+        `Refusing to serve the open API on ${settings.host}: join a cluster with --join-token, listen on 127.0.0.1, or pass --insecure`,
+      );
+    }
+    warn(
+      settings.insecure && !isLoopback(settings.host)
+        ? `--insecure: ${BOOK_MODE_WARNING}`
+        : BOOK_MODE_WARNING,
+    );
+  }
+
+  const db = await openDatabase(settings.store ?? `${dir}/worker-${name}.kv`);
   const worker = new Worker({
     name,
     db,
@@ -110,31 +244,115 @@ export async function startWorker(
   });
   await worker.start();
   const streams = new AbortController();
-  const server = listen(createWorkerApp({ worker, shutdown: streams.signal }), {
-    hostname: settings.host,
-    port: settings.port,
-  });
+  let server: Listening | null = null;
   let link: ManagerLink | null = null;
-  if (settings.manager) {
-    const host = settings.host === "0.0.0.0" || settings.host === "::"
-      ? "127.0.0.1"
-      : settings.host;
+  let linkTransport: { close(): void } | null = null;
+  let waiting: Awaited<ReturnType<typeof waitingToJoin>> | null = null;
+
+  const serve = (joined: NodeIdentity | null) => {
+    server = listen(
+      createWorkerApp({
+        worker,
+        shutdown: streams.signal,
+        managerCredential: joined?.ManagerCredential,
+      }),
+      {
+        hostname: settings.host,
+        port: waiting?.port ?? settings.port,
+        tls: joined ? { certPem: joined.Certificate, keyPem: joined.Key } : undefined,
+      },
+    );
+    if (!joined || !settings.manager) return;
+    const verified = verifiedTransport(joined.Ca, joined.Credential);
+    linkTransport = verified;
     link = new ManagerLink({
       managerUrl: settings.manager,
-      advertiseUrl: settings.advertise ?? `http://${host}:${server.port}`,
+      advertiseUrl: advertised("https", server.port),
       worker,
       heartbeatIntervalMs: settings.heartbeatInterval * 1000,
+      transport: verified.transport,
       log: settings.quiet ? silent : undefined,
     });
     worker.onChange = (task) => link!.report(task);
     link.start();
+  };
+
+  if (identity || !settings.joinToken) {
+    serve(identity);
+  } else {
+    // A static worker with a join token: it waits for the manager that lists it.
+    waiting = await waitingToJoin({
+      hostname: settings.host,
+      port: settings.port,
+      name,
+      names,
+      log,
+      join: async (manager) => {
+        const joined = await joinCluster({
+          manager,
+          joinToken: settings.joinToken!,
+          name,
+          names,
+        });
+        await saveIdentity(identityPath, joined);
+        log(`joined ${manager} on its invitation; identity kept in ${identityPath}`);
+        return joined;
+      },
+      joined: async (joined) => {
+        identity = joined;
+        await waiting!.close();
+        serve(joined);
+      },
+    });
+    log(`waiting on port ${waiting.port} for a manager that lists this worker to invite it`);
   }
+
+  const port = waiting?.port ?? server!.port;
+  const url = identity || waiting
+    ? `https://${bracket(isAny(settings.host) ? "localhost" : settings.host)}:${port}`
+    : server!.url;
   const close = async () => {
     streams.abort();
-    await server.close();
+    await waiting?.close();
+    await (server as Listening | null)?.close();
     await worker.close();
-    await link?.close();
+    await (link as ManagerLink | null)?.close();
+    (linkTransport as { close(): void } | null)?.close();
     db.close();
   };
-  return { url: server.url, worker, name, close, [Symbol.asyncDispose]: close };
+  return {
+    url,
+    worker,
+    name,
+    mode: () => identity ? "joined" : waiting ? "waiting" : "open",
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/**
+ * Joins, waiting for a manager that is not up yet (workers and managers start in any
+ * order); a refusal (wrong token or cluster, name taken) fails at once.
+ */
+async function joinWhenUp(
+  log: (message: string) => void,
+  join: () => Promise<NodeIdentity>,
+): Promise<NodeIdentity> {
+  for (let delay = 500;; delay = Math.min(delay * 2, 10_000)) {
+    try {
+      return await join();
+    } catch (error) {
+      if (!(error instanceof CubeError) || error.status !== 502) throw error;
+      log(`${error.message}; trying again in ${delay / 1000} s`);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+function isAny(host: string): boolean {
+  return host === "0.0.0.0" || host === "::";
+}
+
+function bracket(host: string): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
 }

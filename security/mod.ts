@@ -1,6 +1,6 @@
 /**
- * Who may do what: user tokens with roles (and, to come, the cluster CA, certificates and
- * worker join tokens), shared by both roles.
+ * Who may do what: user tokens with roles and node credentials, the cluster's CAs and
+ * secrets, worker join tokens and the join itself, and the middleware that checks them.
  *
  * @module
  */
@@ -15,3 +15,16 @@ export {
   Tokens,
 } from "./tokens.ts";
 export { caDigest, createCa, createCsr, issueServerCert, type KeyPair, signCsr } from "./ca.ts";
+export { Authority, type AuthorityRecord, randomSecret } from "./authority.ts";
+export { formatJoinToken, parseJoinToken } from "./join_token.ts";
+export {
+  inviteWorker,
+  type JoinAnswer,
+  joinCluster,
+  loadIdentity,
+  type NodeIdentity,
+  saveIdentity,
+  verifiedCa,
+} from "./join.ts";
+export { bearer, principalOf, requireManager, requireToken, routePath } from "./middleware.ts";
+export { createSecurityRoutes } from "./routes.ts";

@@ -1,8 +1,8 @@
 /**
- * User tokens (issue 9's first step; not wired into the routes yet): bearer tokens with a
- * role, stored only as a SHA-256 hash, shown once when created, compared in constant time,
- * with an optional expiry and revocation. A token reads `cube_<id>_<secret>`: the ID finds
- * the record, the hash of the whole token proves it.
+ * Bearer tokens: user tokens with a role, and node credentials (a joined worker's, good
+ * for its own name only). Stored only as a SHA-256 hash, shown once when created,
+ * compared in constant time, with an optional expiry and revocation. A token reads
+ * `cube_<id>_<secret>`: the ID finds the record, the hash of the whole token proves it.
  *
  * @module
  */
@@ -11,7 +11,9 @@ import type { Clock } from "../lib/clock.ts";
 import { CubeError } from "../lib/errors.ts";
 import type { Store } from "../store/mod.ts";
 
-export type Role = "admin" | "operator" | "reader";
+/** A user's role; `node` is a joined worker's credential, never given to a user. */
+export type Role = "admin" | "operator" | "reader" | "node";
+/** The roles a user token may have. */
 export const ROLES: readonly Role[] = ["admin", "operator", "reader"];
 
 /** What is stored of a token: never the token itself. */
@@ -26,6 +28,8 @@ export interface TokenRecord {
   ExpireTime: string;
   /** RFC 3339 of the revocation, or "". */
   RevokeTime: string;
+  /** A node credential's node name; absent on user tokens. */
+  Node?: string;
 }
 
 /** A token as listed: its record without the hash. */
@@ -60,9 +64,17 @@ function unauthorized(message: string): CubeError {
 }
 
 export class Tokens {
-  constructor(private readonly store: Store<TokenRecord>, private readonly clock: Clock) {}
+  /**
+   * @param store token records by ID
+   * @param nodes node name → the ID of that node's credential: one joined node per name
+   */
+  constructor(
+    private readonly store: Store<TokenRecord>,
+    private readonly clock: Clock,
+    private readonly nodes?: Store<string>,
+  ) {}
 
-  /** Makes a token; the returned `token` is the only time it is ever seen. */
+  /** Makes a user token; the returned `token` is the only time it is ever seen. */
   async create(
     role: Role,
     options: { name?: string; ttlMs?: number } = {},
@@ -73,17 +85,59 @@ export class Tokens {
     if (options.ttlMs !== undefined && !(options.ttlMs > 0)) {
       throw new CubeError(400, "Invalid TTL: it must be a positive duration");
     }
+    return await this.#create(role, options.name ?? "", options.ttlMs);
+  }
+
+  /**
+   * A joined node's credential, good for `name` only. 409 when another node holds the
+   * name (its credential not revoked): a name is taken until that node is removed.
+   */
+  async createNode(name: string): Promise<{ token: string; info: TokenInfo }> {
+    if (!this.nodes) throw new Error("Tokens: no node index to create node credentials in");
+    const held = await this.nodes.get(name);
+    if (held) {
+      const record = (await this.store.get(held.value))?.value;
+      if (record && !record.RevokeTime) {
+        throw new CubeError(
+          409,
+          `Node name "${name}" is taken by a joined node: remove that node first (DELETE /nodes/${name})`,
+        );
+      }
+    }
+    const created = await this.#create("node", name, undefined, name);
+    if (await this.nodes.putIf(name, created.info.ID, held?.version ?? null) === null) {
+      await this.store.delete(created.info.ID);
+      throw new CubeError(409, `Node name "${name}" was taken by another node joining just now`);
+    }
+    return created;
+  }
+
+  /** Revokes the credential of node `name`, if it has one; the name is free again. */
+  async revokeNode(name: string): Promise<void> {
+    const held = await this.nodes?.get(name);
+    if (!held) return;
+    await this.revoke(held.value).catch(() => {});
+    await this.nodes!.deleteIf(name, held.version);
+  }
+
+  async #create(
+    role: Role,
+    name: string,
+    ttlMs: number | undefined,
+    node?: string,
+  ): Promise<{ token: string; info: TokenInfo }> {
     const id = hex(crypto.getRandomValues(new Uint8Array(6)).buffer);
     const token = `cube_${id}_${randomBase64Url(32)}`;
     const now = this.clock.now();
     const record: TokenRecord = {
       ID: id,
-      Name: options.name ?? "",
+      Name: name,
       Role: role,
       Hash: await sha256(token),
       CreateTime: new Date(now).toISOString(),
-      ExpireTime: options.ttlMs ? new Date(now + options.ttlMs).toISOString() : "",
+      ExpireTime: ttlMs ? new Date(now + ttlMs).toISOString() : "",
       RevokeTime: "",
+      ...(node === undefined ? {} : { Node: node }),
     };
     if (await this.store.putIf(id, record, null) === null) {
       throw new CubeError(409, `Token ${id} exists already; try again`);
@@ -132,13 +186,41 @@ export class Tokens {
   }
 }
 
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 /**
- * What a role may do: a reader only reads, an operator does everything but manage
- * tokens, an admin everything. `403` with the reason otherwise.
+ * What a token may do: a reader only reads, an operator does everything but manage
+ * tokens, an admin everything; a node credential only heartbeats and reports, for its own
+ * name. `403` with the reason otherwise. `path` is without the `/v1` prefix.
  */
-export function authorize(role: Role, method: string, path: string): void {
+export function authorize(who: Pick<TokenInfo, "Role" | "Node">, method: string, path: string) {
+  const role = who.Role;
   const reading = method === "GET" || method === "HEAD";
-  const tokens = /^(\/v1)?\/tokens(\/|$)/.test(path);
+  const tokens = /^\/tokens(\/|$)/.test(path);
+  const reports = path.match(/^\/nodes\/([^/]+)\/tasks$/);
+  if (role === "node") {
+    const of = reports ? safeDecode(reports[1]) : "";
+    if (method === "POST" && path === "/nodes") return;
+    if (method === "POST" && reports && of === who.Node) return;
+    throw new CubeError(
+      403,
+      reports
+        ? `Node ${who.Node} may report its own tasks only, not those of ${of}`
+        : `A node credential may only heartbeat and report, not ${method} ${path}`,
+    );
+  }
+  if (method === "POST" && (path === "/nodes" || reports)) {
+    throw new CubeError(
+      403,
+      "Only a joined worker heartbeats and reports: start it with 'cube worker --join-token T'",
+    );
+  }
   if (role === "admin") return;
   if (role === "operator" && !tokens) return;
   if (role === "reader" && reading && !tokens) return;

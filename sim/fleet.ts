@@ -1,14 +1,20 @@
 /**
  * Many simulated nodes behind one loopback listener: node `sim-0042` answers at
- * `http://127.0.0.1:PORT/n/sim-0042/...` with the worker's own HTTP API, and heartbeats
+ * `https://127.0.0.1:PORT/n/sim-0042/...` with the worker's own HTTP API, and heartbeats
  * and pushes task changes to the manager through the worker's own `ManagerLink`. A
  * thousand nodes cost one socket, not a thousand.
+ *
+ * Given the cluster's join token, every node joins as a real worker does: it gets its
+ * own node credential and lets in only the manager's credential for its name. The
+ * listener serves the first node's certificate (they all answer at the same address).
  *
  * @module
  */
 
-import { sleep } from "../lib/async.ts";
+import { pool, sleep } from "../lib/async.ts";
 import { listen } from "../http/serve.ts";
+import { clientTransport } from "../lib/transport.ts";
+import { joinCluster, type NodeIdentity, verifiedCa } from "../security/mod.ts";
 import { createWorkerApp } from "../worker/app.ts";
 import { ManagerLink } from "../worker/manager_link.ts";
 import { SimNode, type SimNodeOptions } from "./sim_node.ts";
@@ -16,6 +22,8 @@ import { SimNode, type SimNodeOptions } from "./sim_node.ts";
 export interface FleetOptions extends Omit<SimNodeOptions, "name" | "onChange"> {
   count: number;
   managerUrl: string;
+  /** The cluster's worker join token; without it the nodes serve the book's open API. */
+  joinToken?: string;
   /** Node names are `<prefix>-0001`, `<prefix>-0002`, ... */
   prefix?: string;
   heartbeatIntervalMs?: number;
@@ -39,6 +47,32 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const apps = new Map<string, ReturnType<typeof createWorkerApp>>();
   const nodes: SimNode[] = [];
   const links = new Map<string, ManagerLink>();
+  const names = Array.from(
+    { length: options.count },
+    (_, i) => `${prefix}-${String(i + 1).padStart(width, "0")}`,
+  );
+  const hostname = options.hostname ?? "127.0.0.1";
+  const identities = new Map<string, NodeIdentity>();
+  let client: Deno.HttpClient | null = null;
+  if (options.joinToken) {
+    const caPem = await verifiedCa(options.managerUrl, options.joinToken);
+    const join = (name: string, certificate: boolean) =>
+      joinCluster({
+        manager: options.managerUrl,
+        joinToken: options.joinToken!,
+        name,
+        names: certificate ? [hostname, "127.0.0.1", "localhost"] : null,
+        caPem,
+      });
+    identities.set(names[0], await join(names[0], true));
+    await pool(
+      names.slice(1),
+      8,
+      async (name) => void identities.set(name, await join(name, false)),
+    );
+    client = Deno.createHttpClient({ caCerts: [caPem] });
+  }
+  const first = identities.get(names[0]);
   const server = listen(
     {
       fetch: (request: Request) => {
@@ -54,17 +88,25 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         return app.fetch(new Request(new URL(`${match![2] ?? "/"}${url.search}`, url), request));
       },
     },
-    { hostname: options.hostname ?? "127.0.0.1" },
+    {
+      hostname,
+      tls: first ? { certPem: first.Certificate, keyPem: first.Key } : undefined,
+    },
   );
-  for (let i = 1; i <= options.count; i++) {
-    const node = new SimNode({ ...options, name: `${prefix}-${String(i).padStart(width, "0")}` });
+  for (const name of names) {
+    const node = new SimNode({ ...options, name });
+    const identity = identities.get(name);
     nodes.push(node);
-    apps.set(node.name, createWorkerApp({ worker: node }));
+    apps.set(
+      node.name,
+      createWorkerApp({ worker: node, managerCredential: identity?.ManagerCredential }),
+    );
     const link = new ManagerLink({
       managerUrl: options.managerUrl,
       advertiseUrl: `${server.url}/n/${node.name}`,
       worker: node,
       heartbeatIntervalMs: intervalMs,
+      transport: identity && client ? clientTransport(client, identity.Credential) : undefined,
       log: options.log ?? (() => {}),
     });
     node.onChange = (task) => link.report(task);
@@ -87,6 +129,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     for (const node of nodes) node.close();
     await Promise.all([...links.values()].map((link) => link.close()));
     await server.close();
+    client?.close();
   };
   return { url: server.url, nodes, kill, close, [Symbol.asyncDispose]: close };
 }

@@ -4,9 +4,10 @@ import {
   startWorker,
   type WorkerSettings,
 } from "../roles/start.ts";
+import { joinCluster } from "../security/mod.ts";
 import { State, type Task } from "../task/mod.ts";
 import { removeContainersOf, uniqueName } from "./docker.ts";
-import { request, tempDir, waitFor } from "./wait.ts";
+import { request, tempDir, trust, waitFor } from "./wait.ts";
 
 type StartedWorker = Awaited<ReturnType<typeof startWorker>>;
 type StartedManager = Awaited<ReturnType<typeof startManager>>;
@@ -18,9 +19,13 @@ export interface TestCluster extends AsyncDisposable {
   manager: StartedManager;
   url: string;
   dir: string;
+  /** The admin token of the cluster (`request` sends it to the manager). */
+  adminToken: string;
   workers: Map<string, StartedWorker>;
   /** Starts (or restarts, with the same name and store) a worker that joins the manager. */
   addWorker(name?: string, settings?: Partial<WorkerSettings>): Promise<StartedWorker>;
+  /** Joins node `name` (credentials only, no server): its node credential. */
+  nodeCredential(name: string): Promise<string>;
   /** Closes a worker without stopping its containers: to the manager, a crash. */
   crashWorker(name: string): Promise<void>;
   submit(task: Record<string, unknown>): Promise<Task>;
@@ -30,7 +35,7 @@ export interface TestCluster extends AsyncDisposable {
 
 /** A test manager's settings: loopback, any free port, fast timings, quiet. */
 export function testManagerSettings(
-  store: string,
+  dir: string,
   overrides: Partial<ManagerSettings> = {},
 ): ManagerSettings {
   return {
@@ -38,7 +43,7 @@ export function testManagerSettings(
     port: 0,
     workers: [],
     scheduler: "epvm",
-    store,
+    dir,
     quiet: true,
     ...FAST,
     ...overrides,
@@ -48,14 +53,14 @@ export function testManagerSettings(
 /** A test worker's settings: loopback, fast heartbeats, local images, a short stop grace. */
 export function testWorkerSettings(
   name: string,
-  store: string,
+  dir: string,
   overrides: Partial<WorkerSettings> = {},
 ): WorkerSettings {
   return {
     host: "127.0.0.1",
     port: 0,
     name,
-    store,
+    dir,
     publishIp: "127.0.0.1",
     pull: "missing",
     stopGrace: 1,
@@ -67,29 +72,36 @@ export function testWorkerSettings(
 }
 
 /**
- * A real cluster in this process: a manager and workers on loopback HTTP, each with its
- * own KV file, running real containers. Disposing it closes all and removes containers.
+ * A real cluster in this process, secured as any: a manager and workers on loopback
+ * HTTPS, workers joined with the join token, each with its own KV file, running real
+ * containers. `request` trusts the cluster CA and sends the admin token to the manager.
+ * Disposing it closes all and removes containers.
  */
 export async function startCluster(
   options: { workers?: number; manager?: Partial<ManagerSettings> } = {},
 ): Promise<TestCluster> {
   const dir = await tempDir();
   const prefix = uniqueName("c");
-  const manager = await startManager(
-    testManagerSettings(`${dir.path}/manager.kv`, options.manager),
-  );
+  const manager = await startManager(testManagerSettings(dir.path, options.manager));
+  const adminToken = manager.adminToken!;
+  const trusted = trust(manager.url, { caPem: manager.caPem, token: adminToken });
   const workers = new Map<string, StartedWorker>();
   const names = new Set<string>();
   const cluster: TestCluster = {
     manager,
     url: manager.url,
     dir: dir.path,
+    adminToken,
     workers,
     async addWorker(name = `w${workers.size + 1}`, settings = {}) {
       const full = `${prefix}-${name}`;
       names.add(full);
       const worker = await startWorker(
-        testWorkerSettings(full, `${dir.path}/${full}.kv`, { manager: manager.url, ...settings }),
+        testWorkerSettings(full, dir.path, {
+          manager: manager.url,
+          joinToken: manager.joinToken(),
+          ...settings,
+        }),
       );
       workers.set(full, worker);
       await waitFor(`${full} to join`, async () => {
@@ -99,6 +111,15 @@ export async function startCluster(
         );
       });
       return worker;
+    },
+    async nodeCredential(name) {
+      const identity = await joinCluster({
+        manager: manager.url,
+        joinToken: manager.joinToken(),
+        name,
+        names: null,
+      });
+      return identity.Credential;
     },
     async crashWorker(name) {
       const worker = workers.get(name);
@@ -124,6 +145,7 @@ export async function startCluster(
     async [Symbol.asyncDispose]() {
       for (const worker of workers.values()) await worker.close();
       await manager.close();
+      trusted[Symbol.dispose]();
       for (const name of names) await removeContainersOf(name);
       await dir[Symbol.asyncDispose]();
     },

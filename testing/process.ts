@@ -1,4 +1,4 @@
-import { waitFor } from "./wait.ts";
+import { request, trust, waitFor } from "./wait.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -12,13 +12,18 @@ export interface CubeProcess extends AsyncDisposable {
   stop(): Promise<Deno.CommandStatus>;
 }
 
-/** Runs `deno run -A main.ts ...args` as a real process, collecting its output. */
+/**
+ * Runs `deno run -A main.ts ...args` as a real process, collecting its output. Its CLI
+ * config (contexts) lives in a directory of its own unless `env.XDG_CONFIG_HOME` says
+ * where: a test never reads or writes the user's.
+ */
 export function spawnCube(args: string[], env: Record<string, string> = {}): CubeProcess {
+  const config = env.XDG_CONFIG_HOME ? null : Deno.makeTempDirSync({ prefix: "cube-xdg-" });
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MAIN, ...args],
     stdout: "piped",
     stderr: "piped",
-    env,
+    env: config ? { ...env, XDG_CONFIG_HOME: config } : env,
   }).spawn();
   let text = "";
   const decoder = new TextDecoder();
@@ -36,6 +41,7 @@ export function spawnCube(args: string[], env: Record<string, string> = {}): Cub
     }
     const status = await exited;
     await drained;
+    if (config) await Deno.remove(config, { recursive: true }).catch(() => {});
     return status;
   };
   return {
@@ -47,15 +53,38 @@ export function spawnCube(args: string[], env: Record<string, string> = {}): Cub
   };
 }
 
-/** Waits until `url/health` answers 200. */
+/** Waits until `url/health` answers 200 (an https URL: once `trust`ed, see `trustManagerDir`). */
 export function waitForHealth(url: string, process?: CubeProcess): Promise<true> {
   return waitFor(
     `${url}/health to answer${process ? ` (output: ${process.output()})` : ""}`,
+    async () => (await request(`${url}/health`)).status === 200,
+    { timeoutMs: 30_000, intervalMs: 100 },
+  );
+}
+
+/**
+ * Once a manager process has written its CA and admin token into `dir`: `request` trusts
+ * that CA for `url` and sends that token, until disposed.
+ */
+export async function trustManagerDir(
+  url: string,
+  dir: string,
+  process?: CubeProcess,
+): Promise<Disposable & { caPem: string; adminToken: string }> {
+  const files = await waitFor(
+    `the manager to write ${dir}/ca.pem and admin.token${
+      process ? ` (output: ${process.output()})` : ""
+    }`,
     async () => {
-      const response = await fetch(`${url}/health`);
-      await response.body?.cancel();
-      return response.ok;
+      try {
+        const caPem = await Deno.readTextFile(`${dir}/ca.pem`);
+        const adminToken = (await Deno.readTextFile(`${dir}/admin.token`)).trim();
+        return caPem.includes("END CERTIFICATE") && adminToken ? { caPem, adminToken } : undefined;
+      } catch {
+        return undefined;
+      }
     },
     { timeoutMs: 30_000, intervalMs: 100 },
   );
+  return Object.assign(trust(url, { caPem: files.caPem, token: files.adminToken }), files);
 }

@@ -35,19 +35,64 @@ export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
   };
 }
 
+/** Managers the tests call over TLS: origin → their CA's client and a token. */
+const trusted = new Map<string, { client: Deno.HttpClient; token?: string }>();
+
+/**
+ * Makes `request` trust `caPem` for `url`'s origin and send `token` there, until
+ * disposed (which closes the HTTP client).
+ */
+export function trust(url: string, options: { caPem: string; token?: string }): Disposable {
+  const origin = new URL(url).origin;
+  const client = Deno.createHttpClient({ caCerts: [options.caPem] });
+  trusted.get(origin)?.client.close();
+  trusted.set(origin, { client, token: options.token });
+  return {
+    [Symbol.dispose]() {
+      if (trusted.get(origin)?.client === client) trusted.delete(origin);
+      client.close();
+    },
+  };
+}
+
+/** `fetch`, trusting the CA of a `trust`ed origin and sending its token (unless set). */
+export function trustedFetch(url: string, init: RequestInit = {}): Promise<Response> {
+  const known = trusted.get(new URL(url).origin);
+  if (!known) return fetch(url, init);
+  const headers = new Headers(init.headers);
+  if (known.token && !headers.has("authorization")) {
+    headers.set("authorization", `Bearer ${known.token}`);
+  }
+  return fetch(url, { ...init, headers, client: known.client });
+}
+
 /**
  * Sends JSON and returns status and parsed body (always consuming the body). The body
- * is `any` on purpose: tests assert on the wire JSON field by field.
+ * is `any` on purpose: tests assert on the wire JSON field by field. A trusted origin
+ * (see `trust`) gets its token unless `token` says otherwise (`null`: none).
  */
 export async function request(
   url: string,
-  init: { method?: string; body?: unknown; rawBody?: string } = {},
+  init: {
+    method?: string;
+    body?: unknown;
+    rawBody?: string;
+    token?: string | null;
+    headers?: Record<string, string>;
+  } = {},
   // deno-lint-ignore no-explicit-any
 ): Promise<{ status: number; body: any }> {
+  const known = trusted.get(new URL(url).origin);
+  const token = init.token === undefined ? known?.token : init.token;
   const response = await fetch(url, {
     method: init.method ?? (init.body !== undefined || init.rawBody !== undefined ? "POST" : "GET"),
-    headers: { "content-type": "application/json" },
+    headers: {
+      "content-type": "application/json",
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...init.headers,
+    },
     body: init.rawBody ?? (init.body !== undefined ? JSON.stringify(init.body) : undefined),
+    client: known?.client,
   });
   const text = await response.text();
   let body: unknown = text;

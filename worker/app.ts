@@ -8,13 +8,20 @@ import { Hono } from "hono";
 import { createApi, logQuery, readJson, streamSignal } from "../http/app.ts";
 import { CubeError } from "../lib/errors.ts";
 import { parseTaskEvent, parseTaskId } from "../task/mod.ts";
+import { requireManager } from "../security/mod.ts";
 import type { NodeAgent } from "./agent.ts";
 
 /**
  * `shutdown` ends open log streams, which `server.shutdown()` would otherwise wait for.
+ * A joined worker passes `managerCredential`: then every route but `GET /health` takes
+ * it, and nobody but its manager gets in. Without it the API is the book's, open.
  */
 export function createWorkerApp(
-  { worker, shutdown }: { worker: NodeAgent; shutdown?: AbortSignal },
+  { worker, shutdown, managerCredential }: {
+    worker: NodeAgent;
+    shutdown?: AbortSignal;
+    managerCredential?: string;
+  },
 ): Hono {
   const routes = new Hono();
 
@@ -48,5 +55,7 @@ export function createWorkerApp(
 
   routes.get("/health", async (c) => c.json(await worker.health()));
 
-  return createApi(`worker ${worker.name}`, routes);
+  return createApi(`worker ${worker.name}`, routes, {
+    guard: managerCredential ? requireManager(managerCredential) : undefined,
+  });
 }

@@ -7,7 +7,7 @@
  */
 
 import { startFleet } from "../../sim/mod.ts";
-import { tempDir } from "../../testing/wait.ts";
+import { tempDir, trustedFetch } from "../../testing/wait.ts";
 import { ms, type Section, summarize } from "../report.ts";
 import { startManagerProcess, submitAll } from "./common.ts";
 
@@ -51,7 +51,12 @@ export async function apiThroughput(
   const durationMs = quick ? 500 : 5_000;
   await using dir = await tempDir();
   await using manager = await startManagerProcess(dir.path);
-  await using _fleet = await startFleet({ count: 10, managerUrl: manager.url, prefix: "api" });
+  await using _fleet = await startFleet({
+    count: 10,
+    managerUrl: manager.url,
+    joinToken: manager.joinToken,
+    prefix: "api",
+  });
   const seed = Array.from({ length: quick ? 100 : 1_000 }, (_, i) => ({
     ID: crypto.randomUUID(),
     Name: `seed-${i}`,
@@ -60,12 +65,12 @@ export async function apiThroughput(
   await submitAll(manager.url, seed, concurrency);
 
   const reads = await load(
-    (i) => fetch(`${manager.url}/tasks/${seed[i % seed.length].ID}`),
+    (i) => trustedFetch(`${manager.url}/tasks/${seed[i % seed.length].ID}`),
     { concurrency, durationMs },
   );
   const writes = await load(
     (i) =>
-      fetch(`${manager.url}/tasks`, {
+      trustedFetch(`${manager.url}/tasks`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ Name: `load-${i}`, Image: "cube-test/sleep" }),

@@ -5,13 +5,20 @@
  * @module
  */
 
-import { type CubeProcess, spawnCube, waitForHealth } from "../../testing/process.ts";
-import { freePort, waitFor } from "../../testing/wait.ts";
+import {
+  type CubeProcess,
+  spawnCube,
+  trustManagerDir,
+  waitForHealth,
+} from "../../testing/process.ts";
+import { freePort, trustedFetch, waitFor } from "../../testing/wait.ts";
 import { State, type Task } from "../../task/mod.ts";
 import { pool } from "../report.ts";
 
 export interface ManagerProcess extends AsyncDisposable {
   url: string;
+  /** The worker join token. */
+  joinToken: string;
   process: CubeProcess;
   /** Starts it again (after a kill) on the same port and store, without waiting. */
   spawn(): void;
@@ -23,22 +30,30 @@ export async function startManagerProcess(
   env: Record<string, string> = {},
 ): Promise<ManagerProcess> {
   const port = freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const args = ["manager", "-H", "127.0.0.1", "-p", String(port), "-d", `${dir}/manager.kv`];
+  const url = `https://127.0.0.1:${port}`;
+  const args = ["manager", "-H", "127.0.0.1", "-p", String(port), "--dir", dir];
+  const process = spawnCube(args, env);
+  // Bench calls go through `trustedFetch`: the cluster CA and the admin token.
+  const trusted = await trustManagerDir(url, dir, process);
   const handle: ManagerProcess = {
     url,
-    process: spawnCube(args, env),
+    joinToken: "",
+    process,
     spawn() {
       handle.process = spawnCube(args, env);
     },
-    [Symbol.asyncDispose]: () => handle.process.kill(),
+    [Symbol.asyncDispose]: async () => {
+      await handle.process.kill();
+      trusted[Symbol.dispose]();
+    },
   };
   await waitForHealth(url, handle.process);
+  handle.joinToken = (await (await trustedFetch(`${url}/tokens/join`)).json()).Token;
   return handle;
 }
 
 export async function submitTask(url: string, task: Record<string, unknown>): Promise<Task> {
-  const response = await fetch(`${url}/tasks`, {
+  const response = await trustedFetch(`${url}/tasks`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify(task),
@@ -62,7 +77,7 @@ export function submitAll(
 }
 
 export async function listTasks(url: string): Promise<Task[]> {
-  const response = await fetch(`${url}/tasks`);
+  const response = await trustedFetch(`${url}/tasks`);
   if (!response.ok) throw new Error(`GET /tasks: ${response.status} ${await response.text()}`);
   return await response.json();
 }

@@ -13,23 +13,29 @@ import Docker from "dockerode";
 import { startFleet } from "../../sim/mod.ts";
 import type { Task } from "../../task/mod.ts";
 import { removeContainersOf, SLEEP_IMAGE, uniqueName } from "../../testing/docker.ts";
-import { type CubeProcess, spawnCube, waitForHealth } from "../../testing/process.ts";
-import { freePort, tempDir, waitFor } from "../../testing/wait.ts";
+import { type CubeProcess, spawnCube } from "../../testing/process.ts";
+import { freePort, tempDir, trustedFetch, waitFor } from "../../testing/wait.ts";
 import { ms, type Section, summarize, verdict } from "../report.ts";
-import { isRunning, listTasks, startManagerProcess, submitAll, waitForTasks } from "./common.ts";
+import {
+  isRunning,
+  listTasks,
+  type ManagerProcess,
+  startManagerProcess,
+  submitAll,
+  waitForTasks,
+} from "./common.ts";
 
 const docker = new Docker();
 
-async function startWorkerProcess(dir: string, manager: string, name: string) {
+/** A worker process that joins `manager` (the caller waits for it to be ready there). */
+function startWorkerProcess(dir: string, manager: ManagerProcess, name: string) {
   const port = freePort();
-  const worker = spawnCube([
+  return spawnCube([
     "worker",
-    ...["-H", "127.0.0.1", "-p", String(port), "-n", name, "-d", `${dir}/${name}.kv`],
-    ...["--manager", manager, "--publish-ip", "127.0.0.1", "--pull", "missing"],
-    ...["--stop-grace", "1"],
+    ...["-H", "127.0.0.1", "-p", String(port), "-n", name, "--dir", dir],
+    ...["--manager", manager.url, "--join-token", manager.joinToken],
+    ...["--publish-ip", "127.0.0.1", "--pull", "missing", "--stop-grace", "1"],
   ]);
-  await waitForHealth(`http://127.0.0.1:${port}`, worker);
-  return worker;
 }
 
 export async function healing({ quick }: { quick: boolean }): Promise<Section> {
@@ -38,10 +44,10 @@ export async function healing({ quick }: { quick: boolean }): Promise<Section> {
   const names = [0, 1, 2].map(() => uniqueName("heal"));
   const workers: CubeProcess[] = [];
   try {
-    for (const name of names) workers.push(await startWorkerProcess(dir.path, manager.url, name));
+    for (const name of names) workers.push(startWorkerProcess(dir.path, manager, name));
     // All three joined before anything is submitted, so tasks spread over them.
     await waitFor("the workers to join", async () => {
-      const health = await (await fetch(`${manager.url}/health`)).json();
+      const health = await (await trustedFetch(`${manager.url}/health`)).json();
       return health.Nodes === names.length;
     }, { intervalMs: 20 });
     const tasks = Array.from({ length: 6 }, (_, i) => ({
@@ -150,7 +156,12 @@ export async function healing({ quick }: { quick: boolean }): Promise<Section> {
 async function managerRestartAtScale(count: number) {
   await using dir = await tempDir();
   await using manager = await startManagerProcess(dir.path);
-  await using fleet = await startFleet({ count: 10, managerUrl: manager.url, prefix: "heal" });
+  await using fleet = await startFleet({
+    count: 10,
+    managerUrl: manager.url,
+    joinToken: manager.joinToken,
+    prefix: "heal",
+  });
   const tasks = Array.from({ length: count }, (_, i) => ({
     ID: crypto.randomUUID(),
     Name: `stored-${i}`,

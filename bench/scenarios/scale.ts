@@ -8,7 +8,7 @@
  */
 
 import { startFleet } from "../../sim/mod.ts";
-import { tempDir, waitFor } from "../../testing/wait.ts";
+import { tempDir, trustedFetch, waitFor } from "../../testing/wait.ts";
 import { memoryOf, mib, ms, type Section, summarize, verdict } from "../report.ts";
 import { isRunning, listTasks, startManagerProcess, submitAll, waitForTasks } from "./common.ts";
 
@@ -26,9 +26,13 @@ export async function scale({ nodes, tasks, v8Flags }: ScaleOptions): Promise<Se
     v8Flags ? { DENO_V8_FLAGS: v8Flags } : {},
   );
   const joinStart = performance.now();
-  await using fleet = await startFleet({ count: nodes, managerUrl: manager.url });
+  await using fleet = await startFleet({
+    count: nodes,
+    managerUrl: manager.url,
+    joinToken: manager.joinToken,
+  });
   await waitFor(`${nodes} nodes to join`, async () => {
-    const list = await (await fetch(`${manager.url}/nodes`)).json();
+    const list = await (await trustedFetch(`${manager.url}/nodes`)).json();
     return list.filter((n: { Status: string }) => n.Status === "ready").length === nodes;
   }, { timeoutMs: 60_000 });
   const joined = performance.now() - joinStart;
@@ -44,7 +48,7 @@ export async function scale({ nodes, tasks, v8Flags }: ScaleOptions): Promise<Se
   // Watched through the state counts of GET /health (polling the 5 MiB task list four
   // times a second would be the benchmark loading the manager), then checked in full.
   await waitFor(`${tasks} tasks to run`, async () => {
-    const health = await (await fetch(`${manager.url}/health`)).json();
+    const health = await (await trustedFetch(`${manager.url}/health`)).json();
     return health.States.Running >= tasks;
   }, { timeoutMs: 300_000 });
   const allRunning = performance.now() - start;
@@ -54,7 +58,7 @@ export async function scale({ nodes, tasks, v8Flags }: ScaleOptions): Promise<Se
   let bytes = 0;
   for (let i = 0; i < 20; i++) {
     const t0 = performance.now();
-    const response = await fetch(`${manager.url}/tasks`);
+    const response = await trustedFetch(`${manager.url}/tasks`);
     bytes = (await response.arrayBuffer()).byteLength;
     latencies.push(performance.now() - t0);
   }

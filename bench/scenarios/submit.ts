@@ -8,6 +8,7 @@
  * @module
  */
 
+import { trustedFetch } from "../../testing/wait.ts";
 import Docker from "dockerode";
 import { startCluster } from "../../testing/cluster.ts";
 import { SLEEP_IMAGE } from "../../testing/docker.ts";
@@ -38,7 +39,7 @@ async function throughCube(n: number): Promise<Run> {
   // loop of its own, not waitFor: a Failed task must end the run at once, not be retried.
   const deadline = start + 120_000;
   for (;;) {
-    const { States } = await (await fetch(`${cluster.url}/health`)).json();
+    const { States } = await (await trustedFetch(`${cluster.url}/health`)).json();
     if (States.Failed > 0) throw new Error(`${States.Failed} tasks failed`);
     if (States.Running >= n) break;
     if (performance.now() > deadline) throw new Error(`${n - States.Running} tasks never ran`);
@@ -48,7 +49,7 @@ async function throughCube(n: number): Promise<Run> {
   await submitting;
   // Each task's latency: from its submit to the manager recording it Running (its history).
   const latencies = await pool([...submitted], 8, async ([id, at]) => {
-    const events = await (await fetch(`${cluster.url}/tasks/${id}/events`)).json();
+    const events = await (await trustedFetch(`${cluster.url}/tasks/${id}/events`)).json();
     const running = events.find((e: { State: number }) => e.State === State.Running);
     return Date.parse(running.Timestamp) - at;
   });

@@ -12,7 +12,12 @@ import {
   SLEEP_IMAGE,
   uniqueName,
 } from "../../testing/docker.ts";
-import { type CubeProcess, spawnCube, waitForHealth } from "../../testing/process.ts";
+import {
+  type CubeProcess,
+  spawnCube,
+  trustManagerDir,
+  waitForHealth,
+} from "../../testing/process.ts";
 import { freePort, request, tempDir, waitFor } from "../../testing/wait.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -23,10 +28,11 @@ interface Result {
   stderr: string;
 }
 
+/** Runs the CLI; its contexts are `env.XDG_CONFIG_HOME`'s, never the user's. */
 async function cube(args: string[], env: Record<string, string> = {}): Promise<Result> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MAIN, ...args],
-    env,
+    env: { XDG_CONFIG_HOME: "/nonexistent/cube-test-config", ...env },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -45,19 +51,24 @@ async function startProcesses(): Promise<Cluster> {
   const dir = await tempDir();
   const managerPort = freePort();
   const workerPort = freePort();
-  const url = `http://127.0.0.1:${managerPort}`;
+  const url = `https://127.0.0.1:${managerPort}`;
   const worker = uniqueName("cli");
   const processes: CubeProcess[] = [];
+  // The CLI's contexts live here: the manager's first start adds one, and every command
+  // below finds the manager, its CA and the admin token through it, with no flags.
+  const env = { XDG_CONFIG_HOME: `${dir.path}/config` };
   processes.push(spawnCube([
     "manager",
     "-H",
     "127.0.0.1",
     "-p",
     String(managerPort),
-    "-d",
-    `${dir.path}/manager.kv`,
-  ]));
+    "--dir",
+    `${dir.path}/manager`,
+  ], env));
+  const trusted = await trustManagerDir(url, `${dir.path}/manager`, processes[0]);
   await waitForHealth(url, processes[0]);
+  const joinToken = (await request(`${url}/tokens/join`)).body.Token;
   processes.push(spawnCube([
     "worker",
     "-H",
@@ -66,8 +77,8 @@ async function startProcesses(): Promise<Cluster> {
     String(workerPort),
     "-n",
     worker,
-    "-d",
-    `${dir.path}/worker.kv`,
+    "--dir",
+    `${dir.path}/worker`,
     "--publish-ip",
     "127.0.0.1",
     "--pull",
@@ -76,18 +87,21 @@ async function startProcesses(): Promise<Cluster> {
     "1",
     "--manager",
     url,
-  ]));
+    "--join-token",
+    joinToken,
+  ], env));
   await waitFor("the worker to join", async () => {
     const { body } = await request(`${url}/nodes`);
     return body.length === 1 && body[0].Status === "ready";
   }, { timeoutMs: 30_000 });
   return {
     url,
-    env: { CUBE_MANAGER: url },
+    env,
     worker,
     dir: dir.path,
     async [Symbol.asyncDispose]() {
       for (const p of processes.reverse()) await p.stop();
+      trusted[Symbol.dispose]();
       await removeContainersOf(worker);
       await dir[Symbol.asyncDispose]();
     },
@@ -335,9 +349,45 @@ Deno.test("every mistake gets a clear message and a non-zero exit", async () => 
     [
       ["status"],
       new RegExp(
-        `cannot reach the manager at http://127\\.0\\.0\\.1:${downPort}: connection refused — is 'cube manager' running\\?`,
+        `cannot reach the manager at https://127\\.0\\.0\\.1:${downPort}: connection refused — is 'cube manager' running\\?`,
       ),
-      { CUBE_MANAGER: `http://127.0.0.1:${downPort}` },
+      { CUBE_MANAGER: `https://127.0.0.1:${downPort}` },
+    ],
+    // The three TLS and token mistakes, each one line that says what to do.
+    [
+      ["status"],
+      /refused the token: The token is not valid \(log in with 'cube login/,
+      { ...cluster.env, CUBE_TOKEN: `cube_000000000000_${"x".repeat(43)}` },
+    ],
+    [
+      ["status", "--manager", cluster.url],
+      /its certificate is not from a CA this client trusts \(give the cluster's ca\.pem\)/,
+      { XDG_CONFIG_HOME: `${cluster.dir}/elsewhere` },
+    ],
+    [
+      ["status", "--manager", cluster.url.replace("https:", "http:")],
+      /it speaks HTTPS, not plain HTTP: use https:\/\//,
+      { XDG_CONFIG_HOME: `${cluster.dir}/elsewhere` },
+    ],
+    [
+      ["status", "--manager", cluster.url, "--ca", `${cluster.dir}/manager/ca.pem`],
+      /refused a call without a token: A token is required/,
+      { XDG_CONFIG_HOME: `${cluster.dir}/elsewhere` },
+    ],
+    [["token", "create", "--role", "root"], /Allowed choices are admin, operator, reader/],
+    [["worker", "-H", "0.0.0.0", "-p", "0"], /Refusing to serve the open API on 0\.0\.0\.0/],
+    [["worker", "--manager", cluster.url], /without a join token: pass --join-token/],
+    [
+      [
+        "worker",
+        "--manager",
+        cluster.url,
+        "--join-token",
+        `CUBEJOIN-1-${"0".repeat(64)}-${"x".repeat(43)}`,
+        "--dir",
+        `${cluster.dir}/w2`,
+      ],
+      /Refusing to join .*: its CA \(sha256 .*\) is not the one in the join token .*A man in the middle/,
     ],
   ];
   for (const [args, message, env] of cases) {
@@ -363,37 +413,42 @@ Deno.test("every mistake gets a clear message and a non-zero exit", async () => 
 Deno.test("cube sim joins simulated nodes to a manager; cube run places tasks on them", async () => {
   await using dir = await tempDir();
   const port = freePort();
-  const url = `http://127.0.0.1:${port}`;
+  const url = `https://127.0.0.1:${port}`;
+  const env = { XDG_CONFIG_HOME: `${dir.path}/config` };
   await using manager = spawnCube([
-    ...["manager", "-H", "127.0.0.1", "-p", String(port), "-d", `${dir.path}/m.kv`],
+    ...["manager", "-H", "127.0.0.1", "-p", String(port), "--dir", dir.path],
     ...["--scheduler", "roundrobin"],
-  ]);
+  ], env);
+  using _trusted = await trustManagerDir(url, dir.path, manager);
   await waitForHealth(url, manager);
+  const join = await cube(["token", "join"], env);
+  assert.equal(join.code, 0, join.stderr);
   await using sim = spawnCube(["sim", "--nodes", "3", "--prefix", "fake", "--memory", "2g"], {
     CUBE_MANAGER: url,
+    CUBE_JOIN_TOKEN: join.stdout.trim(),
   });
   await waitFor("three simulated nodes", async () => {
     const { body } = await request(`${url}/nodes`);
     return body.filter((n: { Status: string }) => n.Status === "ready").length === 3;
   }, { timeoutMs: 30_000 });
-  assert.match(sim.output(), /cube sim: 3 simulated nodes \(fake-1 \.\. fake-3\) at http:\/\//);
+  assert.match(sim.output(), /cube sim: 3 simulated nodes \(fake-1 \.\. fake-3\) at https:\/\//);
 
-  const nodes = await cube(["nodes"], { CUBE_MANAGER: url });
+  const nodes = await cube(["nodes"], env);
   assert.equal(nodes.code, 0, nodes.stderr);
   assert.match(nodes.stdout, /^fake-1\s+ready\s+0\/4 cores\s+0 B\/2 GiB\s+0 B\/100 GiB\s+0$/m);
   const ids = [];
   for (const name of ["a", "b"]) {
-    const run = await cube(["run", "any/image", "--name", name], { CUBE_MANAGER: url });
+    const run = await cube(["run", "any/image", "--name", name], env);
     assert.equal(run.code, 0, run.stderr);
     ids.push(run.stdout.trim());
   }
-  const status = await cube(["status"], { CUBE_MANAGER: url });
+  const status = await cube(["status"], env);
   assert.match(status.stdout, new RegExp(`^${ids[0]}\\s+a\\s+.*Running.*fake-1$`, "m"));
   assert.match(status.stdout, new RegExp(`^${ids[1]}\\s+b\\s+.*Running.*fake-2$`, "m"));
-  const stop = await cube(["stop", "a"], { CUBE_MANAGER: url });
+  const stop = await cube(["stop", "a"], env);
   assert.equal(stop.stdout.trim(), `${ids[0]} Completed`);
 
-  const bad = await cube(["sim", "--nodes", "0"]);
+  const bad = await cube(["sim", "--nodes", "0", "--join-token", "x"]);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /"0" is not a whole number of nodes \(1 or more\)/);
 });

@@ -3,6 +3,7 @@
  * dispatch, scheduling, stop, history and input validation.
  */
 import assert from "node:assert/strict";
+import { loadIdentity } from "../../security/mod.ts";
 import { State } from "../../task/mod.ts";
 import { containersOf, docker, SLEEP_IMAGE } from "../../testing/docker.ts";
 import { startCluster } from "../../testing/cluster.ts";
@@ -140,9 +141,20 @@ Deno.test("each task keeps a history of its state changes with reasons", async (
   assert.ok(body.every((e: { Timestamp: string }) => Date.parse(e.Timestamp) > 0));
 });
 
+const STATS = {
+  CpuCores: 2,
+  CpuUsage: 0,
+  MemoryTotalBytes: 1e9,
+  MemoryAvailableBytes: 1e9,
+  DiskTotalBytes: 1e10,
+  DiskFreeBytes: 1e10,
+};
+
 Deno.test("bad input to every manager route gets a 4xx JSON error and changes nothing", async () => {
   await using cluster = await startCluster({ workers: 1 });
-  const cases: Array<[string, string, unknown, number, RegExp]> = [
+  const node = await cluster.nodeCredential("x");
+  const ghost = await cluster.nodeCredential("ghost");
+  const cases: Array<[string, string, unknown, number, RegExp, string?]> = [
     ["POST", "/tasks", { Imagee: "x" }, 400, /Imagee: unknown field/],
     ["POST", "/tasks", { Task: { Image: "x", ID: "zzz" } }, 400, /invalid UUID/],
     ["POST", "/tasks", { State: 7, Task: { Image: "x" } }, 400, /unknown state 7/],
@@ -153,22 +165,49 @@ Deno.test("bad input to every manager route gets a 4xx JSON error and changes no
     ["GET", `/tasks/${crypto.randomUUID()}`, undefined, 404, /not found/],
     ["GET", `/tasks/${crypto.randomUUID()}/events`, undefined, 404, /not found/],
     ["DELETE", "/tasks/123", undefined, 400, /not a UUID/],
-    ["POST", "/nodes", { Name: "x" }, 400, /Invalid heartbeat: Api/],
-    ["POST", "/nodes", { Name: "bad name!", Api: "http://127.0.0.1:1", Stats: {} }, 400, /Name/],
-    ["POST", "/nodes/ghost/tasks", [], 404, /has not joined/],
+    ["POST", "/nodes", { Name: "x" }, 400, /Invalid heartbeat: Api/, node],
+    [
+      "POST",
+      "/nodes",
+      { Name: "bad name!", Api: "https://127.0.0.1:1", Stats: {} },
+      400,
+      /Name/,
+      node,
+    ],
+    ["POST", "/nodes", { Name: "x", Api: "http://127.0.0.1:1", Stats: STATS }, 400, /https/, node],
+    [
+      "POST",
+      "/nodes",
+      { Name: "y", Api: "https://127.0.0.1:1", Stats: STATS },
+      403,
+      /as itself/,
+      node,
+    ],
+    ["POST", "/nodes/ghost/tasks", [], 404, /has not joined/, ghost],
     ["GET", "/nope", undefined, 404, /No route/],
+    ["POST", "/tokens", { Role: "root" }, 400, /Invalid Role/],
+    ["POST", "/tokens", { Role: "reader", Ttl: -1 }, 400, /Invalid Ttl/],
+    ["POST", "/tokens", { Role: "reader", Extra: 1 }, 400, /unknown field Extra/],
+    ["DELETE", "/tokens/zz", undefined, 400, /Invalid token ID/],
+    ["DELETE", "/tokens/000000000000", undefined, 404, /not found/],
+    ["POST", "/join", { Name: "y" }, 401, /join token is not valid/, "CUBEJOIN-1-x"],
   ];
-  for (const [method, path, body, status, message] of cases) {
-    const response = await request(`${cluster.url}${path}`, { method, body });
+  for (const [method, path, body, status, message, token] of cases) {
+    const response = await request(`${cluster.url}${path}`, { method, body, token });
     assert.equal(response.status, status, `${method} ${path}: ${JSON.stringify(response.body)}`);
     assert.equal(response.body.HTTPStatusCode, status);
-    assert.match(response.body.Message, message, `${method} ${path}`);
+    assert.match(response.body.Message, message, `${method} ${path}: ${response.body.Message}`);
   }
   const worker = [...cluster.workers.keys()][0];
-  const badReport = await request(`${cluster.url}/nodes/${worker}/tasks`, { body: [{ ID: "x" }] });
+  const identity = await loadIdentity(`${cluster.dir}/worker-${worker}.identity.json`);
+  const badReport = await request(`${cluster.url}/nodes/${worker}/tasks`, {
+    body: [{ ID: "x" }],
+    token: identity!.Credential,
+  });
   assert.equal(badReport.status, 400);
   const raw = await request(`${cluster.url}/tasks`, { rawBody: "{oops" });
   assert.equal(raw.status, 400);
   assert.deepEqual((await request(`${cluster.url}/tasks`)).body, []);
   assert.equal((await request(`${cluster.url}/nodes`)).body.length, 1);
+  assert.equal((await request(`${cluster.url}/tokens`)).body.length, 4, "admin and three nodes");
 });

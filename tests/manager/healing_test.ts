@@ -174,26 +174,33 @@ Deno.test("a task whose image exists nowhere is retried elsewhere, then Failed w
   assert.equal(nodes.size, 2, "it was tried on both nodes");
 });
 
-Deno.test("a static worker (the book's --workers) is polled: its tasks run, its death is noticed", async () => {
-  await using dir = await tempDir();
+Deno.test("a static worker with a join token waits to be invited, joins over TLS, is polled, and its death is noticed", async () => {
   const name = uniqueName("static");
-  const worker = await startWorker(testWorkerSettings(name, `${dir.path}/worker.kv`));
-  const address = new URL(worker.url).host;
+  const port = freePort();
+  const address = `127.0.0.1:${port}`;
+  await using cluster = await startCluster({ manager: { workers: [address] } });
+  const worker = await startWorker(
+    testWorkerSettings(name, cluster.dir, { port, joinToken: cluster.manager.joinToken() }),
+  );
   try {
-    await using cluster = await startCluster({ manager: { workers: [address] } });
-    await waitFor("the static worker to be polled ready", async () => {
+    await waitFor("the static worker to join and be polled ready", async () => {
       const { body } = await request(`${cluster.url}/nodes`);
       return body[0]?.Status === "ready" && body[0].Static === true;
     });
+    assert.equal(worker.mode(), "joined");
     const task = await cluster.submit({ Name: "polled", Image: SLEEP_IMAGE });
     const running = await cluster.waitForState(task.ID, State.Running);
     // A node is known by the name its worker gives, at the address it was listed with.
     assert.equal(running.Node, name);
     const { body: nodes } = await request(`${cluster.url}/nodes`);
     assert.deepEqual(nodes.map((n: { Name: string; Api: string }) => [n.Name, n.Api]), [
-      [name, `http://${address}`],
+      [name, `https://${address}`],
     ]);
     assert.match(running.ContainerID, /^[0-9a-f]{64}$/);
+    // Only the manager gets in now: the open API is gone.
+    const client = Deno.createHttpClient({ caCerts: [cluster.manager.caPem] });
+    await assert.rejects(fetch(`https://${address}/tasks`, { client }), /fetch failed/);
+    client.close();
     await worker.close();
     const down = await waitFor("the static worker to be down", async () => {
       const { body } = await request(`${cluster.url}/nodes`);
@@ -209,22 +216,38 @@ Deno.test("a static worker (the book's --workers) is polled: its tasks run, its 
   }
 });
 
+Deno.test("the book's open worker on loopback is polled when listed with http://", async () => {
+  await using dir = await tempDir();
+  const name = uniqueName("book");
+  const worker = await startWorker(testWorkerSettings(name, dir.path));
+  assert.equal(worker.mode(), "open");
+  try {
+    await using cluster = await startCluster({ manager: { workers: [worker.url] } });
+    const task = await cluster.submit({ Name: "book", Image: SLEEP_IMAGE });
+    const running = await cluster.waitForState(task.ID, State.Running);
+    assert.equal(running.Node, name);
+  } finally {
+    await worker.close();
+    await removeContainersOf(name);
+  }
+});
+
 Deno.test("a worker both listed with --workers and joined with --manager is one node, and its tasks keep running", async () => {
   // Finding 7: it appeared as two nodes (its address and its name) and the manager
   // stopped every task on it as a "stale copy" of itself, over and over.
   await using dir = await tempDir();
   const name = uniqueName("twice");
-  const managerPort = freePort();
+  const port = freePort();
+  const address = `127.0.0.1:${port}`;
+  await using cluster = await startCluster({ manager: { workers: [address] } });
   const worker = await startWorker(
-    testWorkerSettings(name, `${dir.path}/worker.kv`, {
-      manager: `http://127.0.0.1:${managerPort}`,
+    testWorkerSettings(name, dir.path, {
+      port,
+      manager: cluster.url,
+      joinToken: cluster.manager.joinToken(),
     }),
   );
-  const address = new URL(worker.url).host;
   try {
-    await using cluster = await startCluster({
-      manager: { port: managerPort, workers: [address] },
-    });
     await waitFor("the worker to be ready", async () => {
       const { body } = await request(`${cluster.url}/nodes`);
       return body.some((n: { Status: string }) => n.Status === "ready");

@@ -12,21 +12,21 @@ import {
   SLEEP_IMAGE,
   uniqueName,
 } from "../../testing/docker.ts";
-import { spawnCube, waitForHealth } from "../../testing/process.ts";
+import { spawnCube, trustManagerDir, waitForHealth } from "../../testing/process.ts";
 import { freePort, request, tempDir, waitFor } from "../../testing/wait.ts";
 
 Deno.test("a manager killed with -9 resumes with nothing lost, nothing doubled, nothing restarted", async () => {
   await using dir = await tempDir();
   const port = freePort();
-  const url = `http://127.0.0.1:${port}`;
+  const url = `https://127.0.0.1:${port}`;
   const args = [
     "manager",
     "-H",
     "127.0.0.1",
     "-p",
     String(port),
-    "-d",
-    `${dir.path}/manager.kv`,
+    "--dir",
+    dir.path,
     "--heartbeat-interval",
     "0.2",
     "--node-timeout",
@@ -36,14 +36,17 @@ Deno.test("a manager killed with -9 resumes with nothing lost, nothing doubled, 
   const workers = [];
   try {
     let first = spawnCube(args);
+    using _trusted = await trustManagerDir(url, dir.path, first);
     await waitForHealth(url, first);
+    const joinToken = (await request(`${url}/tokens/join`)).body.Token;
     for (const name of names) {
       workers.push(
         await startWorker({
           host: "127.0.0.1",
           port: 0,
           name,
-          store: `${dir.path}/${name}.kv`,
+          dir: dir.path,
+          joinToken,
           publishIp: "127.0.0.1",
           pull: "missing",
           stopGrace: 1,

@@ -62,15 +62,31 @@ Deno.test("an expired or revoked token is refused with the reason; revoking twic
 });
 
 Deno.test("a reader only reads, an operator does all but tokens, an admin everything", () => {
-  authorize("reader", "GET", "/tasks");
-  authorize("reader", "GET", "/v1/nodes");
-  assert.throws(() => authorize("reader", "POST", "/tasks"), /A reader token may not POST/);
-  assert.throws(() => authorize("reader", "GET", "/tokens"), /takes an admin token/);
-  authorize("operator", "POST", "/tasks");
-  authorize("operator", "DELETE", "/v1/tasks/x");
-  assert.throws(() => authorize("operator", "POST", "/v1/tokens"), /takes an admin token/);
-  authorize("admin", "POST", "/tokens");
-  authorize("admin", "DELETE", "/nodes/w1");
+  const [reader, operator, admin] = (["reader", "operator", "admin"] as const).map((Role) => ({
+    Role,
+  }));
+  authorize(reader, "GET", "/tasks");
+  authorize(reader, "GET", "/nodes");
+  assert.throws(() => authorize(reader, "POST", "/tasks"), /A reader token may not POST/);
+  assert.throws(() => authorize(reader, "GET", "/tokens"), /takes an admin token/);
+  authorize(operator, "POST", "/tasks");
+  authorize(operator, "DELETE", "/tasks/x");
+  assert.throws(() => authorize(operator, "POST", "/tokens"), /takes an admin token/);
+  authorize(admin, "POST", "/tokens");
+  authorize(admin, "DELETE", "/nodes/w1");
+});
+
+Deno.test("a node credential heartbeats and reports for its own name only, and users do neither", () => {
+  const w1 = { Role: "node" as const, Node: "w1" };
+  authorize(w1, "POST", "/nodes");
+  authorize(w1, "POST", "/nodes/w1/tasks");
+  assert.throws(() => authorize(w1, "POST", "/nodes/w2/tasks"), /own tasks only, not those of w2/);
+  assert.throws(() => authorize(w1, "GET", "/tasks"), /may only heartbeat and report/);
+  assert.throws(() => authorize(w1, "POST", "/tasks"), /may only heartbeat and report/);
+  for (const Role of ["admin", "operator", "reader"] as const) {
+    assert.throws(() => authorize({ Role }, "POST", "/nodes"), /Only a joined worker/);
+    assert.throws(() => authorize({ Role }, "POST", "/nodes/w1/tasks"), /Only a joined worker/);
+  }
 });
 
 Deno.test("constant-time comparison is still a comparison", () => {

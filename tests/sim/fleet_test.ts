@@ -7,16 +7,16 @@ import { startManager } from "../../roles/start.ts";
 import { startFleet } from "../../sim/mod.ts";
 import { State } from "../../task/mod.ts";
 import { FAST, testManagerSettings } from "../../testing/cluster.ts";
-import { request, tempDir, waitFor } from "../../testing/wait.ts";
+import { request, tempDir, trust, waitFor } from "../../testing/wait.ts";
 
 async function managerWithFleet(count: number) {
   const dir = await tempDir();
-  const manager = await startManager(
-    testManagerSettings(`${dir.path}/manager.kv`, { scheduler: "roundrobin" }),
-  );
+  const manager = await startManager(testManagerSettings(dir.path, { scheduler: "roundrobin" }));
+  const trusted = trust(manager.url, { caPem: manager.caPem, token: manager.adminToken });
   const fleet = await startFleet({
     count,
     managerUrl: manager.url,
+    joinToken: manager.joinToken(),
     heartbeatIntervalMs: FAST.heartbeatInterval * 1000,
   });
   await waitFor(`${count} simulated nodes to join`, async () => {
@@ -29,6 +29,7 @@ async function managerWithFleet(count: number) {
     async [Symbol.asyncDispose]() {
       await fleet.close();
       await manager.close();
+      trusted[Symbol.dispose]();
       await dir[Symbol.asyncDispose]();
     },
   };
@@ -69,12 +70,20 @@ Deno.test("simulated nodes join a manager, run its tasks and stop them", async (
   await waitFor("the stopped task to be Completed", async () => {
     return (await request(`${url}/tasks/${ids[0]}`)).body.State === State.Completed;
   });
-  // The node's own API (the worker's routes, under its prefix) agrees.
-  const onNode = await request(`${cluster.fleet.url}/n/sim-1/tasks/${ids[0]}`);
-  assert.equal(onNode.body.State, State.Completed);
-  const unknown = await request(`${cluster.fleet.url}/n/sim-9/tasks`);
-  assert.equal(unknown.status, 404);
-  assert.match(unknown.body.Message, /No simulated node at \/n\/sim-9\/tasks/);
+  // The node's own API (the worker's routes, under its prefix), called as the manager
+  // calls it (over TLS, with its credential for that node), agrees.
+  const nodes = cluster.manager.manager.nodes;
+  const onNode = (await nodes.client("sim-1").tasks()).find((t) => t.ID === ids[0]);
+  assert.equal(onNode?.State, State.Completed);
+  await assert.rejects(
+    nodes.client("sim-9", `${cluster.fleet.url}/n/sim-9`).tasks(),
+    /No simulated node at \/n\/sim-9\/tasks/,
+  );
+  // Without the manager's credential, a node lets nobody in.
+  const { status } = await request(`${cluster.fleet.url}/n/sim-1/tasks`).catch(() => ({
+    status: "refused by TLS: the cluster CA does not vouch for nodes",
+  }));
+  assert.equal(status, "refused by TLS: the cluster CA does not vouch for nodes");
 });
 
 Deno.test("a simulated node that dies is marked down and its tasks run elsewhere, once each", async () => {
