@@ -151,8 +151,13 @@ export function createManagerApp(
   routes.delete("/nodes/:name", async (c) => {
     const name = parseNodeName(c.req.param("name"));
     // Its credential goes first, so that it cannot heartbeat its way back in.
-    await security?.tokens.revokeNode(name);
-    await manager.removeNode(name);
+    const revoked = await security?.tokens.revokeNode(name);
+    try {
+      await manager.removeNode(name);
+    } catch (error) {
+      // Joined but never seen: freeing its name was all there was to do.
+      if (!(revoked && error instanceof CubeError && error.status === 404)) throw error;
+    }
     return c.body(null, 204);
   });
 

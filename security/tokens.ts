@@ -112,12 +112,16 @@ export class Tokens {
     return created;
   }
 
-  /** Revokes the credential of node `name`, if it has one; the name is free again. */
-  async revokeNode(name: string): Promise<void> {
+  /**
+   * Revokes the credential of node `name`, if it has one: the name is free again. Says
+   * whether there was one.
+   */
+  async revokeNode(name: string): Promise<boolean> {
     const held = await this.nodes?.get(name);
-    if (!held) return;
+    if (!held) return false;
     await this.revoke(held.value).catch(() => {});
     await this.nodes!.deleteIf(name, held.version);
+    return true;
   }
 
   async #create(
