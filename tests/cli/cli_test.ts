@@ -452,3 +452,58 @@ Deno.test("cube sim joins simulated nodes to a manager; cube run places tasks on
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /"0" is not a whole number of nodes \(1 or more\)/);
 });
+
+Deno.test("tokens, login and contexts: a reader context reads and cannot run; revoking cuts it off", async () => {
+  await using cluster = await startProcesses();
+  const env = cluster.env;
+  const created = await cube([
+    "token",
+    "create",
+    "--role",
+    "reader",
+    "--name",
+    "ci",
+    "--ttl",
+    "30d",
+  ], env);
+  assert.equal(created.code, 0, created.stderr);
+  const token = created.stdout.trim();
+  assert.match(token, /^cube_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/);
+  assert.match(created.stderr, /\(reader, expires .*\): keep it now, it is not shown again/);
+
+  const login = await cube([
+    ...["login", cluster.url, "--token", token],
+    ...["--ca", `${cluster.dir}/manager/ca.pem`, "--name", "ro"],
+  ], env);
+  assert.equal(login.code, 0, login.stderr);
+  assert.match(login.stdout, /logged in to https:\/\/127\.0\.0\.1:\d+ as context "ro"/);
+  const contexts = await cube(["context", "ls"], env);
+  assert.match(contexts.stdout, /^\*\s+ro\s+https:\/\/127\.0\.0\.1:\d+\s+yes\s+yes$/m);
+  assert.match(contexts.stdout, /^\s+local\s+https:\/\/127\.0\.0\.1:\d+\s+yes\s+yes$/m);
+  const config = `${cluster.dir}/config/cube/config.json`;
+  assert.equal((await Deno.stat(config)).mode! & 0o777, 0o600);
+
+  assert.equal((await cube(["status"], env)).code, 0);
+  const refused = await cube(["run", SLEEP_IMAGE, "-d"], env);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /A reader token may not POST \/tasks: it may only read/);
+  assert.match((await cube(["token", "ls"], env)).stderr, /managing tokens takes an admin token/);
+
+  assert.equal((await cube(["context", "use", "local"], env)).code, 0);
+  const listed = await cube(["token", "ls"], env);
+  assert.match(listed.stdout, /^[0-9a-f]{12}\s+ci\s+reader\s+-\s+.*\s+active$/m);
+  const id = token.split("_")[1];
+  const revoke = await cube(["token", "revoke", id], env);
+  assert.equal(revoke.stdout.trim(), `revoked ${id} (ci)`);
+  const cut = await cube(["status", "--token", token], env);
+  assert.equal(cut.code, 1);
+  assert.match(cut.stderr, new RegExp(`refused the token: Token ${id} was revoked`));
+  assert.match((await cube(["context", "use", "nope"], env)).stderr, /no context "nope" \(known: /);
+
+  const join = (await cube(["token", "join"], env)).stdout.trim();
+  assert.match(join, /^CUBEJOIN-1-[0-9a-f]{64}-[A-Za-z0-9_-]{43}$/);
+  const rotated = await cube(["token", "join", "--rotate"], env);
+  assert.match(rotated.stdout.trim(), /^CUBEJOIN-1-/);
+  assert.notEqual(rotated.stdout.trim(), join);
+  assert.equal(join.split("-")[2], rotated.stdout.trim().split("-")[2], "the same CA digest");
+});
