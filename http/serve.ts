@@ -1,3 +1,5 @@
+import { type Guard, guard } from "./guard.ts";
+
 export interface Listening extends AsyncDisposable {
   /** `http(s)://host:port`, with the real port when 0 was asked for. */
   url: string;
@@ -13,7 +15,8 @@ export interface Handler {
 
 /**
  * Serves a Hono app (or any fetch handler) with `Deno.serve`, over TLS when given a
- * certificate and key (PEM); port 0 picks a free port.
+ * certificate and key (PEM); port 0 picks a free port. Clients reach it through the slow
+ * client guard (`guard.ts`) unless `guard` is false.
  */
 export function listen(
   app: Handler,
@@ -22,12 +25,14 @@ export function listen(
     port?: number;
     quiet?: boolean;
     tls?: { certPem: string; keyPem: string };
+    guard?: false | { requestTimeoutMs?: number; idleTimeoutMs?: number };
   } = {},
 ): Listening {
   const hostname = options.hostname ?? "127.0.0.1";
+  const guarded = options.guard !== false;
   const server = Deno.serve({
-    hostname,
-    port: options.port ?? 0,
+    hostname: guarded ? "127.0.0.1" : hostname,
+    port: guarded ? 0 : options.port ?? 0,
     ...(options.tls ? { cert: options.tls.certPem, key: options.tls.keyPem } : {}),
     onListen: () => {},
     onError: (error) => {
@@ -35,10 +40,28 @@ export function listen(
       return Response.json({ HTTPStatusCode: 500, Message: String(error) }, { status: 500 });
     },
   }, (request) => app.fetch(request));
-  const port = server.addr.port;
+  let front: Guard | null = null;
+  try {
+    front = guarded
+      ? guard({
+        hostname,
+        port: options.port ?? 0,
+        upstreamPort: server.addr.port,
+        ...(options.guard || {}),
+      })
+      : null;
+  } catch (error) {
+    server.shutdown();
+    throw error;
+  }
+  const port = front?.port ?? server.addr.port;
   const shown = hostname === "0.0.0.0" || hostname === "::" ? "localhost" : hostname;
   let closed: Promise<void> | null = null;
-  const close = () => closed ??= server.shutdown();
+  const close = () =>
+    closed ??= (async () => {
+      await front?.close();
+      await server.shutdown();
+    })();
   return {
     url: `${options.tls ? "https" : "http"}://${
       shown.includes(":") ? `[${shown}]` : shown

@@ -117,9 +117,25 @@ export function createManagerApp(
       if (left > 0) streams.set(holder, left);
       else streams.delete(holder);
     };
-    const tracked = stream.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({ flush: release }),
-    );
+    const reader = stream.getReader();
+    const tracked = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const { done, value } = await reader.read();
+          if (done) {
+            release();
+            controller.close();
+          } else controller.enqueue(value);
+        } catch (error) {
+          release();
+          controller.error(error);
+        }
+      },
+      cancel(reason) {
+        release();
+        return reader.cancel(reason);
+      },
+    });
     c.req.raw.signal.addEventListener("abort", release, { once: true });
     return c.body(tracked, 200, { "content-type": "text/plain; charset=utf-8" });
   });
