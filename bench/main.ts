@@ -18,9 +18,10 @@ import { apiThroughput } from "./scenarios/api.ts";
 import { healing } from "./scenarios/healing.ts";
 import { scale } from "./scenarios/scale.ts";
 import { schedulerThroughput } from "./scenarios/scheduler.ts";
+import { securityCost } from "./scenarios/security.ts";
 import { submitToRunning } from "./scenarios/submit.ts";
 
-const SCENARIOS = ["submit", "healing", "scheduler", "scale", "api"] as const;
+const SCENARIOS = ["submit", "healing", "scheduler", "scale", "api", "security"] as const;
 type Scenario = typeof SCENARIOS[number];
 
 function fail(message: string): never {
@@ -85,6 +86,7 @@ const runs: Record<Scenario, () => Promise<Section[]>> = {
     return sections;
   },
   api: async () => [await apiThroughput({ quick })],
+  security: async () => [await securityCost({ quick })],
 };
 
 const cpu = (await Deno.readTextFile("/proc/cpuinfo").catch(() => ""))

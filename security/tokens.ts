@@ -63,7 +63,16 @@ function unauthorized(message: string): CubeError {
   return new CubeError(401, message);
 }
 
+/**
+ * How long a token record read from the store is trusted without reading it again: a
+ * revocation through this manager counts at once; one through another manager on the same
+ * store, within this long.
+ */
+const FRESH_MS = 1_000;
+
 export class Tokens {
+  readonly #recent = new Map<string, { record: TokenRecord; at: number }>();
+
   /**
    * @param store token records by ID
    * @param nodes node name → the ID of that node's credential: one joined node per name
@@ -157,7 +166,7 @@ export class Tokens {
   async verify(token: string | undefined): Promise<TokenInfo> {
     if (!token) throw unauthorized("A token is required: send Authorization: Bearer <token>");
     const match = token.match(TOKEN);
-    const record = match ? (await this.store.get(match[1]))?.value : undefined;
+    const record = match ? await this.#record(match[1]) : undefined;
     // Hash even when there is no record, so an unknown ID costs the same as a wrong secret.
     const hash = await sha256(token);
     if (!record || !constantTimeEqual(hash, record.Hash)) {
@@ -169,6 +178,18 @@ export class Tokens {
     }
     const { Hash: _, ...info } = record;
     return info;
+  }
+
+  /** A token's record, read from the store at most once a second (a read per request costs). */
+  async #record(id: string): Promise<TokenRecord | undefined> {
+    const now = Date.now();
+    const recent = this.#recent.get(id);
+    if (recent && now - recent.at < FRESH_MS) return recent.record;
+    const record = (await this.store.get(id))?.value;
+    if (this.#recent.size >= 10_000) this.#recent.clear();
+    if (record) this.#recent.set(id, { record, at: now });
+    else this.#recent.delete(id);
+    return record;
   }
 
   async list(): Promise<TokenInfo[]> {
@@ -184,6 +205,7 @@ export class Tokens {
           ? undefined
           : { ...record, RevokeTime: new Date(this.clock.now()).toISOString() },
     );
+    this.#recent.delete(id);
     if (!updated) throw new CubeError(404, `Token ${id} not found`);
     const { Hash: _, ...info } = updated;
     return info;

@@ -11,17 +11,21 @@ import { tempDir, trustedFetch } from "../../testing/wait.ts";
 import { ms, type Section, summarize } from "../report.ts";
 import { startManagerProcess, submitAll } from "./common.ts";
 
-interface Load {
+export interface Load {
   requests: number;
   errors: number;
   seconds: number;
   latencies: number[];
 }
 
-/** Keeps `concurrency` calls of `send` in flight for `durationMs`. */
-async function load(
+/** Keeps `concurrency` calls of `send` in flight for `durationMs`, or for `count` calls. */
+export async function load(
   send: (i: number) => Promise<Response>,
-  { concurrency, durationMs }: { concurrency: number; durationMs: number },
+  { concurrency, durationMs = Infinity, count = Infinity }: {
+    concurrency: number;
+    durationMs?: number;
+    count?: number;
+  },
 ): Promise<Load> {
   const latencies: number[] = [];
   let errors = 0;
@@ -29,7 +33,7 @@ async function load(
   const start = performance.now();
   const end = start + durationMs;
   await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (performance.now() < end) {
+    while (performance.now() < end && i < count) {
       const t0 = performance.now();
       const response = await send(i++);
       await response.arrayBuffer();
