@@ -7,6 +7,7 @@
  * @module
  */
 
+import { writePrivateFile } from "../lib/files.ts";
 import { CliError } from "./client.ts";
 
 export interface Context {
@@ -49,12 +50,7 @@ export async function loadConfig(): Promise<Config> {
 }
 
 export async function saveConfig(config: Config): Promise<void> {
-  const path = configPath();
-  await Deno.mkdir(path.replace(/\/[^/]*$/, ""), { recursive: true, mode: 0o700 });
-  const temporary = `${path}.tmp`;
-  await Deno.writeTextFile(temporary, JSON.stringify(config, null, 2) + "\n", { mode: 0o600 });
-  await Deno.chmod(temporary, 0o600);
-  await Deno.rename(temporary, path);
+  await writePrivateFile(configPath(), JSON.stringify(config, null, 2) + "\n");
 }
 
 /** Adds (or replaces) a context; makes it current when `current` says so. */

@@ -4,7 +4,7 @@ import { managerControlOptions } from "./manager_command.ts";
 import { startManager, startWorker } from "../roles/start.ts";
 import { workerRuntimeOptions } from "./worker_command.ts";
 import { putContext } from "./config.ts";
-import { writePrivate } from "../roles/secure.ts";
+import { writePrivateFile } from "../lib/files.ts";
 
 interface DevFlags {
   host: string;
@@ -58,7 +58,7 @@ export function devCommand(): Command {
       let token = manager.adminToken ?? await adminToken(manager.adminTokenPath);
       if (!token) {
         token = await manager.createToken("admin", "cube dev");
-        await writePrivate(manager.adminTokenPath, `${token}\n`);
+        await writePrivateFile(manager.adminTokenPath, `${token}\n`);
       }
       await putContext("dev", { Manager: manager.url, Token: token, Ca: manager.caPem }, true);
       console.log(

@@ -9,14 +9,7 @@ import { clientTransport, type Transport } from "../lib/transport.ts";
 import { Authority, type AuthorityRecord, type TokenRecord, Tokens } from "../security/mod.ts";
 import type { Database } from "../store/mod.ts";
 import { systemClock } from "../lib/clock.ts";
-
-/** Writes a file readable by its owner only, atomically. */
-export async function writePrivate(path: string, text: string): Promise<void> {
-  const temporary = `${path}.tmp`;
-  await Deno.writeTextFile(temporary, text, { mode: 0o600 });
-  await Deno.chmod(temporary, 0o600);
-  await Deno.rename(temporary, path);
-}
+import { writePrivateFile } from "../lib/files.ts";
 
 export function isLoopback(host: string): boolean {
   const bare = host.replace(/^\[|\]$/g, "");
@@ -71,7 +64,7 @@ export async function openManagerSecrets(db: Database, dir: string): Promise<Man
   let adminToken: string | undefined;
   if (authority.created) {
     adminToken = (await tokens.create("admin", { name: "first admin" })).token;
-    await writePrivate(adminTokenPath, `${adminToken}\n`);
+    await writePrivateFile(adminTokenPath, `${adminToken}\n`);
   }
   return { authority, tokens, adminToken, caPath, adminTokenPath };
 }

@@ -18,7 +18,7 @@ import { CubeError } from "../lib/errors.ts";
 import type { Store } from "../store/mod.ts";
 import { caDigest, createCa, issueServerCert, type KeyPair, signCsr } from "./ca.ts";
 import { formatJoinToken, parseJoinToken } from "./join_token.ts";
-import { constantTimeEqual } from "./tokens.ts";
+import { base64Url, constantTimeEqual, randomBase64Url } from "./tokens.ts";
 
 /** What is stored, under one key. */
 export interface AuthorityRecord {
@@ -31,12 +31,6 @@ export interface AuthorityRecord {
 }
 
 const KEY = "authority";
-
-export function randomSecret(bytes = 32): string {
-  const raw = crypto.getRandomValues(new Uint8Array(bytes));
-  return btoa(String.fromCharCode(...raw)).replaceAll("+", "-").replaceAll("/", "_")
-    .replace(/=+$/, "");
-}
 
 export class Authority {
   readonly #derived = new Map<string, string>();
@@ -57,8 +51,8 @@ export class Authority {
       const record: AuthorityRecord = {
         Ca: await createCa(new Date(), "cube cluster CA"),
         NodeCa: await createCa(new Date(), "cube node CA"),
-        ManagerKey: randomSecret(),
-        JoinSecret: randomSecret(),
+        ManagerKey: randomBase64Url(32),
+        JoinSecret: randomBase64Url(32),
       };
       // Another manager on the same store may have come first: then its secrets win.
       created = await store.putIf(KEY, record, null) !== null;
@@ -100,7 +94,7 @@ export class Authority {
   async rotateJoin(): Promise<string> {
     const updated = await this.store.update(
       KEY,
-      (current) => current ? { ...current, JoinSecret: randomSecret() } : undefined,
+      (current) => current ? { ...current, JoinSecret: randomBase64Url(32) } : undefined,
     );
     if (!updated) throw new CubeError(503, "The cluster's secrets are missing from the store");
     this.record = updated;
@@ -140,10 +134,7 @@ export class Authority {
       this.#hmac,
       new TextEncoder().encode(`cube manager credential for node ${name}`),
     );
-    const credential = `cubemgr_${
-      btoa(String.fromCharCode(...new Uint8Array(mac))).replaceAll("+", "-").replaceAll("/", "_")
-        .replace(/=+$/, "")
-    }`;
+    const credential = `cubemgr_${base64Url(new Uint8Array(mac))}`;
     if (this.#derived.size > 10_000) this.#derived.clear();
     this.#derived.set(name, credential);
     return credential;

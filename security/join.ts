@@ -17,6 +17,7 @@
 
 import https from "node:https";
 import { CubeError, errorMessage, fetchFailure, messageIn } from "../lib/errors.ts";
+import { writePrivateFile } from "../lib/files.ts";
 import { caDigest, createCsr } from "./ca.ts";
 import { parseJoinToken } from "./join_token.ts";
 
@@ -239,10 +240,5 @@ export async function loadIdentity(path: string): Promise<NodeIdentity | null> {
 
 /** Saves a node identity, readable by its owner only. */
 export async function saveIdentity(path: string, identity: NodeIdentity): Promise<void> {
-  const dir = path.replace(/\/[^/]*$/, "");
-  if (dir && dir !== path) await Deno.mkdir(dir, { recursive: true });
-  const temporary = `${path}.tmp`;
-  await Deno.writeTextFile(temporary, JSON.stringify(identity, null, 2) + "\n", { mode: 0o600 });
-  await Deno.chmod(temporary, 0o600);
-  await Deno.rename(temporary, path);
+  await writePrivateFile(path, JSON.stringify(identity, null, 2) + "\n");
 }

@@ -15,7 +15,7 @@ export {
   Tokens,
 } from "./tokens.ts";
 export { caDigest, createCa, createCsr, issueServerCert, type KeyPair, signCsr } from "./ca.ts";
-export { Authority, type AuthorityRecord, randomSecret } from "./authority.ts";
+export { Authority, type AuthorityRecord } from "./authority.ts";
 export { formatJoinToken, parseJoinToken } from "./join_token.ts";
 export {
   inviteWorker,

@@ -53,10 +53,15 @@ export function constantTimeEqual(a: string, b: string): boolean {
   return difference === 0;
 }
 
-function randomBase64Url(bytes: number): string {
-  const raw = crypto.getRandomValues(new Uint8Array(bytes));
-  return btoa(String.fromCharCode(...raw)).replaceAll("+", "-").replaceAll("/", "_")
+/** Bytes as unpadded base64url: safe in a shell word, a header and a URL. */
+export function base64Url(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
     .replace(/=+$/, "");
+}
+
+/** `bytes` random bytes as base64url: a secret. */
+export function randomBase64Url(bytes: number): string {
+  return base64Url(crypto.getRandomValues(new Uint8Array(bytes)));
 }
 
 function unauthorized(message: string): CubeError {

@@ -38,3 +38,28 @@ export function fakeNode(
     ...fields,
   };
 }
+
+/** A heartbeat's stats, valid and unremarkable: for tests that send heartbeats by hand. */
+export const HEARTBEAT_STATS = {
+  CpuCores: 2,
+  CpuUsage: 0,
+  MemoryTotalBytes: 1e9,
+  MemoryAvailableBytes: 1e9,
+  DiskTotalBytes: 1e10,
+  DiskFreeBytes: 1e10,
+};
+
+/** The book's `task.json` (a `TaskEvent`) for task `id` of `image`, with a port to publish. */
+export function bookTaskEvent(id: string, image: string) {
+  return {
+    ID: crypto.randomUUID(),
+    State: 2,
+    Task: {
+      State: 1,
+      ID: id,
+      Name: "test-chapter-5-1",
+      Image: image,
+      ExposedPorts: { "80/tcp": {} },
+    },
+  };
+}

@@ -33,6 +33,8 @@ Deno.test("every benchmark scenario runs in quick mode and prints its table", as
       /== Control plane at scale: 50 simulated nodes, 500 tasks/,
       /Running in the manager \/ started on nodes +500 \/ 500/,
       /== API throughput/,
+      /== What TLS, tokens and the slow-client guard cost/,
+      /GET \/tasks\/\{id\} requests\/s\s+\d+\s+\d+\s+[\d.]+x/,
       /GET \/tasks\/\{id\} +\d+ /,
     ]
   ) assert.match(stdout, title);
@@ -50,7 +52,7 @@ Deno.test("the bench refuses an unknown scenario or a bad size with one line", a
   assert.equal(unknown.code, 2);
   assert.equal(
     unknown.stderr.trim(),
-    'bench: unknown scenario "speed" (expected: submit, healing, scheduler, scale, api)',
+    'bench: unknown scenario "speed" (expected: submit, healing, scheduler, scale, api, security)',
   );
   const bad = await bench(["--n", "ten"]);
   assert.equal(bad.code, 2);

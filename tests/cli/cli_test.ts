@@ -4,6 +4,7 @@
  * output and exit codes are checked. The first test is the README's walk-through.
  */
 import assert from "node:assert/strict";
+import { bookTaskEvent } from "../../testing/nodes.ts";
 import { State } from "../../task/mod.ts";
 import {
   docker,
@@ -194,17 +195,7 @@ Deno.test("the book's task.json runs with cube run -f; status, nodes, logs and s
   const file = `${cluster.dir}/task.json`;
   await Deno.writeTextFile(
     file,
-    JSON.stringify({
-      ID: crypto.randomUUID(),
-      State: 2,
-      Task: {
-        State: 1,
-        ID: id,
-        Name: "test-chapter-5-1",
-        Image: HTTP_IMAGE,
-        ExposedPorts: { "80/tcp": {} },
-      },
-    }),
+    JSON.stringify(bookTaskEvent(id, HTTP_IMAGE)),
   );
   const run = await cube(["run", "-f", file], cluster.env);
   assert.equal(run.code, 0, run.stderr);

@@ -3,6 +3,7 @@
  * dispatch, scheduling, stop, history and input validation.
  */
 import assert from "node:assert/strict";
+import { HEARTBEAT_STATS } from "../../testing/nodes.ts";
 import { loadIdentity } from "../../security/mod.ts";
 import { State } from "../../task/mod.ts";
 import { containersOf, docker, SLEEP_IMAGE } from "../../testing/docker.ts";
@@ -141,15 +142,6 @@ Deno.test("each task keeps a history of its state changes with reasons", async (
   assert.ok(body.every((e: { Timestamp: string }) => Date.parse(e.Timestamp) > 0));
 });
 
-const STATS = {
-  CpuCores: 2,
-  CpuUsage: 0,
-  MemoryTotalBytes: 1e9,
-  MemoryAvailableBytes: 1e9,
-  DiskTotalBytes: 1e10,
-  DiskFreeBytes: 1e10,
-};
-
 Deno.test("bad input to every manager route gets a 4xx JSON error and changes nothing", async () => {
   await using cluster = await startCluster({ workers: 1 });
   const node = await cluster.nodeCredential("x");
@@ -174,11 +166,18 @@ Deno.test("bad input to every manager route gets a 4xx JSON error and changes no
       /Name/,
       node,
     ],
-    ["POST", "/nodes", { Name: "x", Api: "http://127.0.0.1:1", Stats: STATS }, 400, /https/, node],
     [
       "POST",
       "/nodes",
-      { Name: "y", Api: "https://127.0.0.1:1", Stats: STATS },
+      { Name: "x", Api: "http://127.0.0.1:1", Stats: HEARTBEAT_STATS },
+      400,
+      /https/,
+      node,
+    ],
+    [
+      "POST",
+      "/nodes",
+      { Name: "y", Api: "https://127.0.0.1:1", Stats: HEARTBEAT_STATS },
       403,
       /as itself/,
       node,

@@ -4,21 +4,13 @@
  * identities that survive restarts.
  */
 import assert from "node:assert/strict";
+import { HEARTBEAT_STATS } from "../../testing/nodes.ts";
 import { startManager, startWorker } from "../../roles/start.ts";
 import { joinCluster, loadIdentity } from "../../security/mod.ts";
 import { startCluster, testManagerSettings, testWorkerSettings } from "../../testing/cluster.ts";
 import { removeContainersOf, SLEEP_IMAGE, uniqueName } from "../../testing/docker.ts";
 import { request, tempDir, trust, waitFor } from "../../testing/wait.ts";
 import { State } from "../../task/mod.ts";
-
-const STATS = {
-  CpuCores: 2,
-  CpuUsage: 0,
-  MemoryTotalBytes: 1e9,
-  MemoryAvailableBytes: 1e9,
-  DiskTotalBytes: 1e10,
-  DiskFreeBytes: 1e10,
-};
 
 type Caller =
   | "none"
@@ -125,7 +117,7 @@ Deno.test("every route answers each kind of caller as its role says, and a refus
     ["POST", "/tokens", { Role: "admin" }, ["none", "reader", "operator", "node"]],
     ["DELETE", `/tokens/${reader.ID}`, undefined, ["bad", "reader", "operator", "node"]],
     ["POST", "/tokens/join/rotate", undefined, ["none", "reader", "operator", "node"]],
-    ["POST", "/nodes", { Name: "fake", Api: "https://10.0.0.1:1", Stats: STATS }, [
+    ["POST", "/nodes", { Name: "fake", Api: "https://10.0.0.1:1", Stats: HEARTBEAT_STATS }, [
       "admin",
       "operator",
       "node",
@@ -320,7 +312,7 @@ Deno.test("requests with random methods, paths, bodies and auth headers never ge
     "[]",
     "null",
     JSON.stringify({ Role: "admin" }),
-    JSON.stringify({ Name: "fuzz", Api: "https://127.0.0.1:1", Stats: STATS }),
+    JSON.stringify({ Name: "fuzz", Api: "https://127.0.0.1:1", Stats: HEARTBEAT_STATS }),
     JSON.stringify({ Name: "fuzz", Csr: "-----BEGIN CERTIFICATE REQUEST-----\nAAAA" }),
     JSON.stringify([{ ID: "x" }]),
     "x".repeat(60_000),

@@ -4,6 +4,7 @@
  * nobody but its manager in.
  */
 import assert from "node:assert/strict";
+import { bookTaskEvent } from "../../testing/nodes.ts";
 import { State } from "../../task/mod.ts";
 import { HTTP_IMAGE, removeContainersOf, uniqueName } from "../../testing/docker.ts";
 import { spawnCube, waitForHealth } from "../../testing/process.ts";
@@ -29,17 +30,7 @@ Deno.test("the seed's walk-through: CUBE_HOST=localhost CUBE_PORT=… cube worke
     const posted = await fetch(`${url}/tasks`, {
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded" },
-      body: JSON.stringify({
-        ID: crypto.randomUUID(),
-        State: 2,
-        Task: {
-          State: 1,
-          ID: id,
-          Name: "test-chapter-5-1",
-          Image: HTTP_IMAGE,
-          ExposedPorts: { "80/tcp": {} },
-        },
-      }),
+      body: JSON.stringify(bookTaskEvent(id, HTTP_IMAGE)),
     });
     assert.equal(posted.status, 201);
     assert.equal((await posted.json()).ID, id);
