@@ -403,10 +403,34 @@ export class DockerRuntime {
    * ends (the caller reconnects; a poll covers the gap).
    */
   async *events(worker: string, signal: AbortSignal): AsyncGenerator<ContainerEvent> {
-    const stream = await this.docker.getEvents({
+    const opening = this.docker.getEvents({
       filters: { type: ["container"], label: [`${LABEL_WORKER}=${worker}`] },
       abortSignal: signal,
-    }) as unknown as AsyncIterable<Uint8Array>;
+    }) as unknown as Promise<AsyncIterable<Uint8Array> & { destroy?: () => void }>;
+    // dockerode never settles a getEvents aborted before the engine answered (a worker
+    // closed right after it started hung on it): the signal ends the wait itself.
+    const stream = await new Promise<AsyncIterable<Uint8Array>>((resolve, reject) => {
+      const abandon = () => {
+        reject(signal.reason);
+        opening.then((late) => late.destroy?.(), () => {});
+      };
+      if (signal.aborted) return abandon();
+      signal.addEventListener("abort", abandon, { once: true });
+      opening.then(
+        (opened) => {
+          signal.removeEventListener("abort", abandon);
+          resolve(opened);
+        },
+        (error) => {
+          signal.removeEventListener("abort", abandon);
+          reject(error);
+        },
+      );
+    }).catch((error) => {
+      if (signal.aborted) return null;
+      throw error;
+    });
+    if (!stream) return;
     const decoder = new TextDecoder();
     let buffer = "";
     try {
