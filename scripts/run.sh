@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up what is missing, then runs cube (by default `cube dev`: a manager on :5555 and a
 # worker on :5556 in one process). Arguments go to the cube command line instead, e.g.
-# `bash scripts/run.sh worker -p 5557`.
+# `bash scripts/run.sh worker -H 127.0.0.1 -p 5557`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
