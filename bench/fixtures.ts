@@ -37,6 +37,10 @@ export function clusterOf(count: number): Node[] {
     LastHeartbeat: new Date().toISOString(),
     Static: false,
     Error: "",
+    Availability: "active",
+    Labels: {},
+    WorkerLabels: {},
+    ManagerLabels: {},
   }));
 }
 

@@ -79,6 +79,17 @@ export class ManagerClient implements Disposable {
     return (text ? JSON.parse(text) : null) as T;
   }
 
+  updateNode(
+    name: string,
+    patch: { Availability?: string; Labels?: Record<string, string> },
+  ): Promise<Node> {
+    return this.#json<Node>(`/nodes/${encodeURIComponent(name)}`, {
+      method: "PATCH",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(patch),
+    });
+  }
+
   tokens(): Promise<TokenListing[]> {
     return this.#json<TokenListing[]>("/tokens");
   }

@@ -8,15 +8,10 @@ import { Command } from "commander";
 import denoJson from "../deno.json" with { type: "json" };
 import { devCommand } from "./dev_command.ts";
 import { managerCommand } from "./manager_command.ts";
-import {
-  logsCommand,
-  nodesCommand,
-  runCommand,
-  statusCommand,
-  stopCommand,
-} from "./task_commands.ts";
+import { logsCommand, runCommand, statusCommand, stopCommand } from "./task_commands.ts";
 import { simCommand } from "./sim_command.ts";
 import { workerCommand } from "./worker_command.ts";
+import { nodeCommand, nodesCommand } from "./node_commands.ts";
 import { contextCommand, loginCommand, tokenCommand } from "./token_commands.ts";
 
 export function createProgram(): Command {
@@ -32,6 +27,7 @@ export function createProgram(): Command {
     .addCommand(stopCommand())
     .addCommand(logsCommand())
     .addCommand(nodesCommand())
+    .addCommand(nodeCommand())
     .addCommand(tokenCommand())
     .addCommand(loginCommand())
     .addCommand(contextCommand())

@@ -98,6 +98,7 @@ interface RunFlags {
   disk?: number;
   restart?: string;
   maxRestarts?: number;
+  constraint?: string[];
   detach?: boolean;
   timeout: number;
   json?: boolean;
@@ -153,6 +154,7 @@ function taskFromFlags(image: string, command: string[], flags: RunFlags): Recor
   if (flags.disk) task.Disk = flags.disk;
   if (flags.restart) task.RestartPolicy = flags.restart;
   if (flags.maxRestarts !== undefined) task.MaxRestarts = flags.maxRestarts;
+  if (flags.constraint?.length) task.Constraints = flags.constraint;
   return task;
 }
 
@@ -196,6 +198,12 @@ export function runCommand(): Command {
         ]),
       )
       .addOption(intOption("--max-restarts <n>", "restarts before giving up (default 3)"))
+      .option(
+        "--constraint <expr>",
+        "where it may run: node.name==w1, node.labels.zone!=b (repeatable; all must hold)",
+        collect,
+        [],
+      )
       .option("-d, --detach", "return at once with the ID instead of waiting until Running")
       .addOption(numberOption("--timeout <seconds>", "how long to wait for Running").default(120))
       .option("--json", "print the task as JSON"),
@@ -337,32 +345,5 @@ export function logsCommand(): Command {
     } finally {
       Deno.removeSignalListener("SIGINT", stop);
     }
-  });
-}
-
-export function nodesCommand(): Command {
-  return managerOption(
-    new Command("nodes")
-      .alias("node")
-      .description("list worker nodes with their capacity and what is allocated")
-      .option("--json", "machine-readable output"),
-  ).action(async (flags: ConnectionFlags & { json?: boolean }) => {
-    using client = await connect(flags);
-    const nodes = await client.nodes();
-    if (flags.json) {
-      console.log(JSON.stringify(nodes, null, 2));
-      return;
-    }
-    console.log(table(
-      ["NAME", "STATUS", "CPU", "MEMORY", "DISK", "TASKS"],
-      nodes.map((n) => [
-        n.Name,
-        n.Status,
-        `${+n.CpuAllocated.toFixed(2)}/${n.Cores} cores`,
-        `${bytes(n.MemoryAllocated)}/${bytes(n.Memory)}`,
-        `${bytes(n.DiskAllocated)}/${bytes(n.Disk)}`,
-        String(n.TaskCount),
-      ]),
-    ));
   });
 }

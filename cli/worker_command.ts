@@ -1,4 +1,4 @@
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import {
   bytesOption,
   durationOption,
@@ -72,6 +72,14 @@ export function workerCommand(): Command {
         "--join-token <token>",
         "the cluster's worker join token ('cube token join'); without --manager, wait to be invited",
       ).env("CUBE_JOIN_TOKEN"),
+    )
+    .addOption(
+      new Option("-l, --label <k=v>", "a label constraints can match (repeatable)")
+        .argParser((value: string, previous: Record<string, string> = {}) => {
+          const match = value.match(/^([A-Za-z0-9_.-]+)=(.*)$/);
+          if (!match) throw new InvalidArgumentError(`"${value}" is not k=v (example: zone=a)`);
+          return { ...previous, [match[1]]: match[2] };
+        }),
     )
     .addOption(
       new Option(

@@ -19,6 +19,7 @@ import {
   MAX_REPORT_BYTES,
   parseHeartbeat,
   parseNodeName,
+  parseNodeUpdate,
   parseReport,
   parseSubmission,
   parseTaskId,
@@ -43,6 +44,7 @@ function open(method: string, path: string): boolean {
 }
 
 function bodyLimit(method: string, path: string): number | undefined {
+  if (method === "PATCH") return 16 * 1024;
   if (method !== "POST") return undefined;
   if (/^\/nodes\/[^/]+\/tasks$/.test(path)) return MAX_REPORT_BYTES + 16 * 1024;
   if (path === "/nodes" || path.startsWith("/tokens") || path === "/join") return 16 * 1024;
@@ -160,8 +162,20 @@ export function createManagerApp(
       // Its manager credential would cross the network in the clear.
       throw new CubeError(400, `Invalid Api "${heartbeat.Api}": a joined worker serves https://`);
     }
-    await manager.heartbeat(heartbeat.Name, heartbeat.Api, heartbeat.Stats);
+    await manager.heartbeat(
+      heartbeat.Name,
+      heartbeat.Api,
+      heartbeat.Stats,
+      false,
+      heartbeat.Labels,
+    );
     return c.json({ Name: heartbeat.Name, Status: "ready" });
+  });
+
+  routes.patch("/nodes/:name", async (c) => {
+    const name = parseNodeName(c.req.param("name"));
+    const patch = parseNodeUpdate(await readJson(c));
+    return c.json(await manager.updateNode(name, patch));
   });
 
   routes.delete("/nodes/:name", async (c) => {

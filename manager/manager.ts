@@ -23,6 +23,7 @@ import { httpTransport, type Transport } from "../lib/transport.ts";
 import { place, type Scheduler } from "../scheduler/mod.ts";
 import { type Database, StoreGuard } from "../store/mod.ts";
 import {
+  type Availability,
   DEFAULT_RESTART_WINDOW_MS,
   describeTask,
   isActive,
@@ -249,12 +250,13 @@ export class Manager {
   }
 
   /** Stops a task wherever it runs; repeating it is harmless. */
-  async stop(id: string): Promise<Task> {
+  /** Stops a task wherever it runs; `reason` goes into its history. */
+  async stop(id: string, reason?: string): Promise<Task> {
     this.tasks.require(id);
     let send = false;
     const task = (await this.tasks.change(
       id,
-      moves.stop((name) => this.nodes.get(name), isoNow(this.clock), () => send = true),
+      moves.stop((name) => this.nodes.get(name), isoNow(this.clock), () => send = true, reason),
     ))!;
     this.#pending.delete(id);
     this.#restarts.delete(id);
@@ -273,6 +275,27 @@ export class Manager {
     else await this.#moveTasksOff(name, "removed with DELETE /nodes");
     await this.nodes.forget(name);
     this.#log(`node ${name} is forgotten`);
+  }
+
+  /**
+   * An operator's change to a node: its availability and its labels. A node set to
+   * `drain` has its tasks stopped, each with the reason in its history.
+   */
+  async updateNode(
+    name: string,
+    patch: { Availability?: Availability; Labels?: Record<string, string> },
+  ): Promise<Node> {
+    const node = await this.nodes.update(name, patch);
+    if (patch.Availability) this.#log(`node ${name} is set to ${patch.Availability}`);
+    if (node.Availability === "drain") {
+      const reason = `stopped: node ${name} is draining`;
+      const active = [...this.tasks.onNode(name)].filter((t) =>
+        !isTerminal(t.State) && this.tasks.desired(t.ID) === "run"
+      );
+      await settledOrThrow(active.map((t) => this.stop(t.ID, reason)));
+    }
+    this.wake();
+    return this.listNodes().find((n) => n.Name === name)!;
   }
 
   // --- what workers tell us --------------------------------------------------------------
@@ -349,8 +372,9 @@ export class Manager {
     api: string,
     stats: NodeStats,
     isStatic = false,
+    labels?: Record<string, string>,
   ): Promise<HeartbeatOutcome> {
-    const outcome = await this.nodes.heartbeat(name, api, stats, isStatic);
+    const outcome = await this.nodes.heartbeat(name, api, stats, isStatic, labels);
     if (outcome === "same") return outcome;
     this.#log(`node ${name} is ${outcome === "new" ? "joined" : "back"} (${api})`);
     this.wake();

@@ -61,12 +61,17 @@ export function finishStopped(now: string): Mutation {
  * The user's stop. Says through `send` whether the node must be asked to stop it (it runs
  * on a node that is up); otherwise the task is finished here at once.
  */
-export function stop(nodeOf: (name: string) => Node | undefined, now: string, send: () => void) {
+export function stop(
+  nodeOf: (name: string) => Node | undefined,
+  now: string,
+  send: () => void,
+  reason?: string,
+) {
   return ((t, desired) => {
     if (isTerminal(t.State)) return desired === "stop" ? null : { task: t, desired: "stop" };
     const node = t.Node ? nodeOf(t.Node) : undefined;
     if (t.State === State.Pending || !node) {
-      return finish(t, now, "stopped before it was placed", "stop");
+      return finish(t, now, reason ?? "stopped before it was placed", "stop");
     }
     if (node.Status === "down") {
       return finish(
@@ -77,7 +82,8 @@ export function stop(nodeOf: (name: string) => Node | undefined, now: string, se
       );
     }
     send();
-    return desired === "stop" ? null : { task: t, desired: "stop" };
+    if (desired === "stop") return null;
+    return reason ? { task: t, desired: "stop", message: reason } : { task: t, desired: "stop" };
   }) satisfies Mutation;
 }
 

@@ -11,7 +11,8 @@
 import type { Clock } from "../lib/clock.ts";
 import type { Transport } from "../lib/transport.ts";
 import type { Store, StoreGuard } from "../store/mod.ts";
-import type { Node, NodeStats } from "../task/mod.ts";
+import { CubeError } from "../lib/errors.ts";
+import type { Availability, Node, NodeStats } from "../task/mod.ts";
 import { WorkerClient } from "./worker_client.ts";
 
 export type HeartbeatOutcome = "new" | "back" | "same";
@@ -34,6 +35,21 @@ function blankNode(name: string, api: string, isStatic: boolean): Node {
     LastHeartbeat: "",
     Static: isStatic,
     Error: "no heartbeat yet",
+    Availability: "active",
+    Labels: {},
+    WorkerLabels: {},
+    ManagerLabels: {},
+  };
+}
+
+/** A node loaded from a store written before availability and labels existed. */
+function withDefaults(node: Node): Node {
+  return {
+    ...node,
+    Availability: node.Availability ?? "active",
+    Labels: node.Labels ?? {},
+    WorkerLabels: node.WorkerLabels ?? {},
+    ManagerLabels: node.ManagerLabels ?? {},
   };
 }
 
@@ -69,7 +85,8 @@ export class NodeRegistry {
   /** Loads known nodes and adds the static ones not known yet. Every node gets a grace period. */
   async load(staticWorkers: string[]): Promise<void> {
     const now = this.#opts.clock.now();
-    for (const { value } of await this.store.list()) {
+    for (const { value: stored } of await this.store.list()) {
+      const value = withDefaults(stored);
       this.#nodes.set(value.Name, value);
       this.#seen.set(value.Name, now);
       if (value.Static && value.LastHeartbeat === "") this.#placeholders.add(value.Name);
@@ -122,6 +139,7 @@ export class NodeRegistry {
     api: string,
     stats: NodeStats,
     isStatic = false,
+    labels?: Record<string, string>,
   ): Promise<HeartbeatOutcome> {
     const existing = this.#nodes.get(name);
     const node: Node = existing ? { ...existing } : blankNode(name, api, isStatic);
@@ -137,11 +155,17 @@ export class NodeRegistry {
     node.Memory = stats.MemoryTotalBytes;
     node.Disk = stats.DiskTotalBytes;
     node.Static = node.Static || isStatic;
+    const relabelled = labels !== undefined &&
+      JSON.stringify(labels) !== JSON.stringify(node.WorkerLabels);
+    if (labels !== undefined) node.WorkerLabels = labels;
+    node.Labels = { ...node.WorkerLabels, ...node.ManagerLabels };
     node.Status = "ready";
     node.Error = "";
     node.LastHeartbeat = new Date(this.#opts.clock.now()).toISOString();
     // Only identity and status changes are written: heartbeats stay in memory.
-    if (outcome !== "same" || existing?.Api !== api || existing?.Static !== node.Static) {
+    if (
+      outcome !== "same" || existing?.Api !== api || existing?.Static !== node.Static || relabelled
+    ) {
       await this.#put(node);
     }
     this.#nodes.set(name, node);
@@ -153,6 +177,22 @@ export class NodeRegistry {
       if (this.#nodes.get(other)?.Api === api) await this.forget(other);
     }
     return outcome;
+  }
+
+  /** An operator's change: availability, and the labels it sets (replacing the ones it set). */
+  async update(
+    name: string,
+    patch: { Availability?: Availability; Labels?: Record<string, string> },
+  ): Promise<Node> {
+    const node = this.#nodes.get(name);
+    if (!node) throw new CubeError(404, `Node ${name} not found`);
+    const updated: Node = { ...node };
+    if (patch.Availability) updated.Availability = patch.Availability;
+    if (patch.Labels) updated.ManagerLabels = { ...patch.Labels };
+    updated.Labels = { ...updated.WorkerLabels, ...updated.ManagerLabels };
+    await this.#put(updated);
+    this.#nodes.set(name, updated);
+    return updated;
   }
 
   async markDown(name: string, reason: string): Promise<void> {

@@ -68,6 +68,8 @@ export interface WorkerSettings {
   joinToken?: string;
   /** Serve the open (book's) API on an address other than loopback. */
   insecure?: boolean;
+  /** Labels constraints can match (`--label zone=a`), sent with every heartbeat. */
+  label?: Record<string, string>;
   publishIp: string;
   pull: PullPolicy;
   stopGrace: number;
@@ -270,6 +272,7 @@ export async function startWorker(settings: WorkerSettings): Promise<StartedWork
       advertiseUrl: advertised("https", server.port),
       worker,
       heartbeatIntervalMs: settings.heartbeatInterval * 1000,
+      labels: settings.label,
       transport: verified.transport,
       log: settings.quiet ? silent : undefined,
     });

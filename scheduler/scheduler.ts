@@ -5,6 +5,7 @@
  * @module
  */
 
+import { parseConstraint, satisfies } from "../task/mod.ts";
 import type { Node, Task } from "../task/mod.ts";
 
 export interface Scheduler {
@@ -98,18 +99,65 @@ export function lowestScore(
   return best;
 }
 
+/**
+ * Nodes that take new work (`active`) and satisfy every constraint of the task, and how
+ * many were set aside, by reason. The common case (no constraints, every node active)
+ * allocates nothing.
+ */
+export function eligible(
+  task: Task,
+  nodes: readonly Node[],
+): { nodes: readonly Node[]; setAside: Map<string, number> } {
+  const constraints = task.Constraints?.length ? task.Constraints.map(parseConstraint) : [];
+  const setAside = new Map<string, number>();
+  if (constraints.length === 0 && nodes.every((n) => (n.Availability ?? "active") === "active")) {
+    return { nodes, setAside };
+  }
+  const kept: Node[] = [];
+  for (const node of nodes) {
+    const availability = node.Availability ?? "active";
+    const why = availability !== "active"
+      ? `${availability === "pause" ? "paused" : "draining"}`
+      : constraints.find((c) => !satisfies(c, node))?.text;
+    if (why === undefined) kept.push(node);
+    else {
+      const key = availability !== "active" ? why : `filtered by constraint ${why}`;
+      setAside.set(key, (setAside.get(key) ?? 0) + 1);
+    }
+  }
+  return { nodes: kept, setAside };
+}
+
+/** How many nodes were rejected for each kind of reason: `short of memory: 3`. */
+function tally(rejected: Map<string, string>): string[] {
+  const counts = new Map<string, number>();
+  for (const why of rejected.values()) {
+    const kinds = why.startsWith("is ")
+      ? [why.split(" (")[0]]
+      : ["CPU", "memory", "disk"].filter((r) => why.includes(`${r} (`)).map((r) => `short of ${r}`);
+    for (const kind of kinds) counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  }
+  return [...counts].map(([kind, n]) => `${kind}: ${n}`);
+}
+
 /** Runs select → score → pick, or explains why no node can take the task. */
 export function place(scheduler: Scheduler, task: Task, nodes: readonly Node[]): Placement {
   if (nodes.length === 0) {
     return { node: null, reason: "no worker nodes have joined yet" };
   }
-  const { nodes: candidates, rejected } = scheduler.selectCandidates(task, nodes);
+  const { nodes: allowed, setAside } = eligible(task, nodes);
+  const { nodes: candidates, rejected } = allowed.length
+    ? scheduler.selectCandidates(task, allowed)
+    : { nodes: [], rejected: new Map<string, string>() };
   if (candidates.length === 0) {
+    const counts = [...[...setAside].map(([why, n]) => `${why}: ${n}`), ...tally(rejected)];
     const details = [...rejected].slice(0, 5).map(([name, why]) => `${name} ${why}`);
     const more = rejected.size > 5 ? `; and ${rejected.size - 5} more` : "";
     return {
       node: null,
-      reason: `no node can take it: ${nodes.length} evaluated; ${details.join("; ")}${more}`,
+      reason: `no node can take it: ${nodes.length} evaluated; ${counts.join("; ")}${
+        details.length ? ` (${details.join("; ")}${more})` : ""
+      }`,
     };
   }
   return { node: scheduler.pick(scheduler.score(task, candidates), candidates) };

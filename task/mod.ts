@@ -12,3 +12,4 @@ export * from "./node.ts";
 export * from "./stats.ts";
 export * from "./wire.ts";
 export * from "./restart.ts";
+export * from "./constraints.ts";

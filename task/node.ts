@@ -7,6 +7,12 @@
 
 export type NodeStatus = "ready" | "down";
 
+/**
+ * Whether a node takes work: `active`; `pause` takes no new tasks; `drain` takes none and
+ * has its tasks moved or stopped.
+ */
+export type Availability = "active" | "pause" | "drain";
+
 /** The slice of a worker's `/stats` the manager keeps and schedules with. */
 export interface NodeStats {
   CpuCores: number;
@@ -47,4 +53,12 @@ export interface Node {
   Static: boolean;
   /** Why the node is down, when it is. */
   Error: string;
+  /** Set by an operator (`PATCH /nodes/{name}`); a new node is `active`. */
+  Availability: Availability;
+  /** The labels constraints see: the worker's own (`--label`), then the operator's. */
+  Labels: Record<string, string>;
+  /** Labels the worker gave (`cube worker --label k=v`). */
+  WorkerLabels: Record<string, string>;
+  /** Labels an operator set (`PATCH /nodes/{name}`, `cube node label`). */
+  ManagerLabels: Record<string, string>;
 }

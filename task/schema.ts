@@ -8,6 +8,7 @@
 
 import { z } from "zod";
 import { CubeError } from "../lib/errors.ts";
+import { CONSTRAINT_FORM } from "./constraints.ts";
 import { State } from "./state.ts";
 import { DEFAULT_HEALTH, newTask, type Task, type TaskEvent, ZERO_TIME } from "./task.ts";
 import type { Heartbeat } from "./wire.ts";
@@ -95,6 +96,16 @@ const taskInput = z.strictObject({
   Placement: maybe(count),
   Revision: maybe(count),
   FailureCause: maybe(z.enum(["", "task", "infrastructure"])),
+  Constraints: maybe(
+    z.array(
+      z.string().max(256).refine((text) => CONSTRAINT_FORM.test(text), {
+        error: (i) =>
+          `invalid constraint ${
+            JSON.stringify(i.input)
+          } (expected node.name==NAME, node.name!=NAME, node.labels.KEY==VALUE or node.labels.KEY!=VALUE)`,
+      }),
+    ).max(32),
+  ),
 });
 
 const eventInput = z.strictObject({
@@ -140,6 +151,7 @@ function toTask(input: TaskInput): Task {
     FinishTime: ZERO_TIME,
     // The manager's placement count travels with the task it sends to a worker.
     Placement: input.Placement ?? 0,
+    Constraints: (input.Constraints ?? []).map((text) => text.trim()),
   });
 }
 
@@ -224,8 +236,16 @@ const nodeName = z.string().min(1).max(128).regex(/^[A-Za-z0-9_.:-]+$/, {
   error: "may hold only letters, digits and _ . : -",
 });
 
+const labelKey = z.string().min(1).max(63).regex(/^[A-Za-z0-9_.-]+$/, {
+  error: "label keys may hold only letters, digits and _ . -",
+});
+const labels = z.record(labelKey, z.string().max(256)).refine((l) => Object.keys(l).length <= 64, {
+  error: "at most 64 labels",
+});
+
 const heartbeatInput = z.strictObject({
   Name: nodeName,
+  Labels: labels.optional(),
   Api: z.url({ protocol: /^https?$/ }),
   Stats: z.object({
     CpuCores: z.number().positive().max(65536),
@@ -272,6 +292,20 @@ export function parseNodeName(name: string): string {
 export function parseHeartbeat(body: unknown): Heartbeat {
   const heartbeat = parseAs(heartbeatInput, body, "heartbeat");
   return { ...heartbeat, Api: heartbeat.Api.replace(/\/$/, "") };
+}
+
+const nodeUpdateInput = z.strictObject({
+  Availability: z.enum(["active", "pause", "drain"], {
+    error: "must be active, pause or drain",
+  }).optional(),
+  Labels: labels.optional(),
+});
+
+/** `PATCH /nodes/{name}`: `{"Availability": "pause", "Labels": {"zone": "a"}}`. */
+export function parseNodeUpdate(
+  body: unknown,
+): { Availability?: "active" | "pause" | "drain"; Labels?: Record<string, string> } {
+  return parseAs(nodeUpdateInput, body, "node update");
 }
 
 /** `POST /nodes/{name}/tasks`. */

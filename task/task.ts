@@ -95,6 +95,8 @@ export interface Task {
    * which does not use up the task's restarts. `""` while nothing failed.
    */
   FailureCause: FailureCause;
+  /** Where it may run: `node.name==w1`, `node.labels.zone!=b`, … (all must hold). */
+  Constraints: string[];
 }
 
 export type FailureCause = "" | "task" | "infrastructure";
@@ -141,6 +143,7 @@ export function newTask(fields: Partial<Task> & Pick<Task, "Image">): Task {
     Placement: 0,
     Revision: 0,
     FailureCause: "",
+    Constraints: [],
   };
   return { ...zero, ...fields };
 }

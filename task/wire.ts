@@ -23,6 +23,8 @@ export interface Heartbeat {
   Name: string;
   Api: string;
   Stats: NodeStats;
+  /** The worker's own labels (`cube worker --label k=v`). */
+  Labels?: Record<string, string>;
 }
 
 /**

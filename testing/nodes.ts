@@ -35,6 +35,10 @@ export function fakeNode(
     LastHeartbeat: new Date().toISOString(),
     Static: false,
     Error: "",
+    Availability: "active",
+    Labels: {},
+    WorkerLabels: {},
+    ManagerLabels: {},
     ...fields,
   };
 }

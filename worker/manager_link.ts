@@ -25,6 +25,8 @@ export interface ManagerLinkOptions {
   advertiseUrl: string;
   worker: Pick<NodeAgent, "name" | "stats">;
   heartbeatIntervalMs?: number;
+  /** The worker's labels, sent with every heartbeat. */
+  labels?: Record<string, string>;
   /** Largest batch of reports in one request, in bytes of JSON. */
   maxBatchBytes?: number;
   clock?: Clock;
@@ -44,6 +46,7 @@ export class ManagerLink {
   readonly #api: string;
   readonly #worker: Pick<NodeAgent, "name" | "stats">;
   readonly #intervalMs: number;
+  readonly #labels?: Record<string, string>;
   readonly #maxBatchBytes: number;
   readonly #clock: Clock;
   readonly #transport: Transport;
@@ -60,6 +63,7 @@ export class ManagerLink {
     this.#api = options.advertiseUrl.replace(/\/$/, "");
     this.#worker = options.worker;
     this.#intervalMs = options.heartbeatIntervalMs ?? 1_000;
+    this.#labels = options.labels;
     this.#maxBatchBytes = options.maxBatchBytes ?? MAX_REPORT_BYTES;
     this.#clock = options.clock ?? systemClock;
     this.#transport = options.transport ?? httpTransport;
@@ -192,7 +196,12 @@ export class ManagerLink {
         // call timeout would itself make the node look dead (found by the simulation).
         await this.#post(
           "/nodes",
-          JSON.stringify({ Name: this.#worker.name, Api: this.#api, Stats: stats }),
+          JSON.stringify({
+            Name: this.#worker.name,
+            Api: this.#api,
+            Stats: stats,
+            ...(this.#labels ? { Labels: this.#labels } : {}),
+          }),
           Math.max(1_000, this.#intervalMs),
         );
         if (!this.#reachable) this.#log(`the manager at ${this.#manager} answers again`);

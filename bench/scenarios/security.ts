@@ -15,7 +15,6 @@ import { startManager } from "../../roles/start.ts";
 import { createScheduler } from "../../scheduler/mod.ts";
 import { startFleet } from "../../sim/mod.ts";
 import { KvDatabase } from "../../store/mod.ts";
-import { State } from "../../task/mod.ts";
 import { testManagerSettings } from "../../testing/cluster.ts";
 import { tempDir, waitFor } from "../../testing/wait.ts";
 import { ms, ratio, type Section, summarize } from "../report.ts";

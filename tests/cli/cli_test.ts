@@ -139,7 +139,10 @@ Deno.test("the README walk-through: run, status, logs, nodes, a failing health c
   assert.match(logs.stdout, /^listening on :80\nGET \/ -> 200$/m);
 
   const nodes = await cube(["nodes"], cluster.env);
-  assert.match(nodes.stdout, new RegExp(`${cluster.worker}\\s+ready\\s+0/\\d+ cores.*\\s1$`, "m"));
+  assert.match(
+    nodes.stdout,
+    new RegExp(`${cluster.worker}\\s+ready\\s+active\\s+0/\\d+ cores.*\\s1\\s+-$`, "m"),
+  );
 
   const sick = await cube([
     "run",
@@ -232,7 +235,10 @@ Deno.test("the book's task.json runs with cube run -f; status, nodes, logs and s
 
   const nodes = await cube(["nodes"], cluster.env);
   assert.equal(nodes.code, 0, nodes.stderr);
-  assert.match(nodes.stdout, /^NAME\s+STATUS\s+CPU\s+MEMORY\s+DISK\s+TASKS\n/);
+  assert.match(
+    nodes.stdout,
+    /^NAME\s+STATUS\s+AVAILABILITY\s+CPU\s+MEMORY\s+DISK\s+TASKS\s+LABELS\n/,
+  );
   const memTotalKb = Number(
     (await Deno.readTextFile("/proc/meminfo")).match(/^MemTotal:\s+(\d+)/m)![1],
   );
@@ -240,7 +246,7 @@ Deno.test("the book's task.json runs with cube run -f; status, nodes, logs and s
   assert.match(
     nodes.stdout,
     new RegExp(
-      `${cluster.worker}\\s+ready\\s+0/\\d+ cores\\s+0 B/${gib} GiB\\s+0 B/\\d+(\\.\\d)? [GT]iB\\s+1`,
+      `${cluster.worker}\\s+ready\\s+active\\s+0/\\d+ cores\\s+0 B/${gib} GiB\\s+0 B/\\d+(\\.\\d)? [GT]iB\\s+1`,
     ),
   );
   assert.equal((await cube(["node"], cluster.env)).code, 0, "the alias works");
@@ -426,7 +432,34 @@ Deno.test("cube sim joins simulated nodes to a manager; cube run places tasks on
 
   const nodes = await cube(["nodes"], env);
   assert.equal(nodes.code, 0, nodes.stderr);
-  assert.match(nodes.stdout, /^fake-1\s+ready\s+0\/4 cores\s+0 B\/2 GiB\s+0 B\/100 GiB\s+0$/m);
+  assert.match(
+    nodes.stdout,
+    /^fake-1\s+ready\s+active\s+0\/4 cores\s+0 B\/2 GiB\s+0 B\/100 GiB\s+0\s+-$/m,
+  );
+  // Nodes as an operator changes them: a label a constraint then matches, pause, activate.
+  const label = await cube(["node", "label", "fake-3", "zone=z", "rack=r"], env);
+  assert.equal(label.stdout.trim(), "fake-3 zone=z,rack=r", label.stderr);
+  assert.equal(
+    (await cube(["node", "label", "fake-3", "rack-"], env)).stdout.trim(),
+    "fake-3 zone=z",
+  );
+  const pinned = await cube([
+    "run",
+    "any/image",
+    "--name",
+    "z",
+    "--constraint",
+    "node.labels.zone==z",
+  ], env);
+  assert.equal(pinned.code, 0, pinned.stderr);
+  assert.match((await cube(["status", "z"], env)).stdout, /^Node:\s+fake-3$/m);
+  assert.equal((await cube(["node", "pause", "fake-1"], env)).stdout.trim(), "fake-1 pause");
+  assert.match((await cube(["node"], env)).stdout, /^fake-1\s+ready\s+pause\s/m);
+  assert.equal((await cube(["node", "activate", "fake-1"], env)).stdout.trim(), "fake-1 active");
+  assert.match(
+    (await cube(["node", "label", "fake-1", "=x"], env)).stderr,
+    /invalid label change "=x"/,
+  );
   const ids = [];
   for (const name of ["a", "b"]) {
     const run = await cube(["run", "any/image", "--name", name], env);

@@ -60,6 +60,7 @@ Deno.test("every route answers each kind of caller as its role says, and a refus
     ["GET", "/nodes", undefined, 200],
     ["POST", "/nodes", { Name: "other" }, 400],
     ["DELETE", "/nodes/bad name!", undefined, 400],
+    ["PATCH", "/nodes/bad name!", { Availability: "pause" }, 400],
     ["POST", "/nodes/other/tasks", [], 404],
     ["POST", "/nodes/someone/tasks", [], 404],
     ["GET", "/health", undefined, 200],
