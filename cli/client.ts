@@ -7,7 +7,7 @@
 
 import { fetchFailure, messageIn } from "../lib/errors.ts";
 import type { TokenInfo } from "../security/mod.ts";
-import type { Node, Task, TaskHistoryEvent } from "../task/mod.ts";
+import type { Node, ServiceDetail, ServiceView, Task, TaskHistoryEvent } from "../task/mod.ts";
 
 /** A failure the CLI reports as one line and a non-zero exit. */
 export class CliError extends Error {
@@ -77,6 +77,34 @@ export class ManagerClient implements Disposable {
     const text = await response.text();
     if (!response.ok) throw new CliError(messageOf(text, response.status));
     return (text ? JSON.parse(text) : null) as T;
+  }
+
+  services(): Promise<ServiceView[]> {
+    return this.#json<ServiceView[]>("/services");
+  }
+
+  service(name: string): Promise<ServiceDetail> {
+    return this.#json(`/services/${encodeURIComponent(name)}`);
+  }
+
+  createService(spec: Record<string, unknown>): Promise<ServiceView> {
+    return this.#json<ServiceView>("/services", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(spec),
+    });
+  }
+
+  scaleService(name: string, replicas: number): Promise<ServiceView> {
+    return this.#json<ServiceView>(`/services/${encodeURIComponent(name)}/scale`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ Replicas: replicas }),
+    });
+  }
+
+  async removeService(name: string): Promise<void> {
+    await this.#json(`/services/${encodeURIComponent(name)}`, { method: "DELETE" });
   }
 
   updateNode(

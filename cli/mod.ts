@@ -12,6 +12,7 @@ import { logsCommand, runCommand, statusCommand, stopCommand } from "./task_comm
 import { simCommand } from "./sim_command.ts";
 import { workerCommand } from "./worker_command.ts";
 import { nodeCommand, nodesCommand } from "./node_commands.ts";
+import { serviceCommand } from "./service_commands.ts";
 import { contextCommand, loginCommand, tokenCommand } from "./token_commands.ts";
 
 export function createProgram(): Command {
@@ -28,6 +29,7 @@ export function createProgram(): Command {
     .addCommand(logsCommand())
     .addCommand(nodesCommand())
     .addCommand(nodeCommand())
+    .addCommand(serviceCommand())
     .addCommand(tokenCommand())
     .addCommand(loginCommand())
     .addCommand(contextCommand())

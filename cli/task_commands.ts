@@ -84,9 +84,8 @@ export function parsePublish(spec: string): { port: string; binding?: string } {
   return { port: `${container}/${proto ?? "tcp"}`, binding: host };
 }
 
-interface RunFlags {
-  file?: string;
-  name?: string;
+/** What `taskOptions` parses. */
+export interface TaskFlags {
   publish: string[];
   env: string[];
   health?: string;
@@ -99,6 +98,11 @@ interface RunFlags {
   restart?: string;
   maxRestarts?: number;
   constraint?: string[];
+}
+
+interface RunFlags extends TaskFlags {
+  file?: string;
+  name?: string;
   detach?: boolean;
   timeout: number;
   json?: boolean;
@@ -124,7 +128,12 @@ async function readTaskFile(path: string): Promise<unknown> {
   }
 }
 
-function taskFromFlags(image: string, command: string[], flags: RunFlags): Record<string, unknown> {
+/** A task's JSON from `taskOptions`' flags. */
+export function taskFromFlags(
+  image: string,
+  command: string[],
+  flags: TaskFlags & { name?: string },
+): Record<string, unknown> {
   const exposed: Record<string, Record<string, never>> = {};
   const bindings: Record<string, string> = {};
   for (const spec of flags.publish) {
@@ -163,47 +172,54 @@ function settled(task: Task): boolean {
   return task.State === State.Running || (isTerminal(task.State) && !restartDecision(task).restart);
 }
 
+/** The flags that describe a task, shared by `cube run` and `cube service create`. */
+export function taskOptions(command: Command): Command {
+  return command
+    .option(
+      "-p, --publish <spec>",
+      "publish a port: 8080:80, 127.0.0.1:8080:80 or 80",
+      collect,
+      [],
+    )
+    .option("-e, --env <KEY=value>", "set an environment variable", collect, [])
+    .option("--health <path>", "HTTP health check path, e.g. /health")
+    .addOption(numberOption("--health-interval <seconds>", "seconds between probes (default 5)"))
+    .addOption(
+      numberOption("--health-timeout <seconds>", "seconds one probe may take (default 2)"),
+    )
+    .addOption(
+      intOption("--health-retries <n>", "failed probes in a row that mean unhealthy (default 3)"),
+    )
+    .addOption(numberOption("--cpu <cores>", "CPU cores requested, e.g. 0.5"))
+    .addOption(bytesOption("--memory <size>", "memory requested, e.g. 256m"))
+    .addOption(bytesOption("--disk <size>", "disk requested, e.g. 1g"))
+    .addOption(
+      new Option("--restart <policy>", "restart policy").choices([
+        "no",
+        "on-failure",
+        "always",
+        "unless-stopped",
+      ]),
+    )
+    .addOption(intOption("--max-restarts <n>", "restarts before giving up (default 3)"))
+    .option(
+      "--constraint <expr>",
+      "where it may run: node.name==w1, node.labels.zone!=b (repeatable; all must hold)",
+      collect,
+      [],
+    );
+}
+
 export function runCommand(): Command {
   return managerOption(
-    new Command("run")
-      .description("run a task: from the book's task.json (-f) or from an image")
-      .argument("[image]", "Docker image to run (when no -f)")
-      .argument("[command...]", "command for the container, after --")
-      .option("-f, --file <path>", "a TaskEvent or Task JSON file ('-' for stdin)")
-      .option("--name <name>", "a name for the task")
-      .option(
-        "-p, --publish <spec>",
-        "publish a port: 8080:80, 127.0.0.1:8080:80 or 80",
-        collect,
-        [],
-      )
-      .option("-e, --env <KEY=value>", "set an environment variable", collect, [])
-      .option("--health <path>", "HTTP health check path, e.g. /health")
-      .addOption(numberOption("--health-interval <seconds>", "seconds between probes (default 5)"))
-      .addOption(
-        numberOption("--health-timeout <seconds>", "seconds one probe may take (default 2)"),
-      )
-      .addOption(
-        intOption("--health-retries <n>", "failed probes in a row that mean unhealthy (default 3)"),
-      )
-      .addOption(numberOption("--cpu <cores>", "CPU cores requested, e.g. 0.5"))
-      .addOption(bytesOption("--memory <size>", "memory requested, e.g. 256m"))
-      .addOption(bytesOption("--disk <size>", "disk requested, e.g. 1g"))
-      .addOption(
-        new Option("--restart <policy>", "restart policy").choices([
-          "no",
-          "on-failure",
-          "always",
-          "unless-stopped",
-        ]),
-      )
-      .addOption(intOption("--max-restarts <n>", "restarts before giving up (default 3)"))
-      .option(
-        "--constraint <expr>",
-        "where it may run: node.name==w1, node.labels.zone!=b (repeatable; all must hold)",
-        collect,
-        [],
-      )
+    taskOptions(
+      new Command("run")
+        .description("run a task: from the book's task.json (-f) or from an image")
+        .argument("[image]", "Docker image to run (when no -f)")
+        .argument("[command...]", "command for the container, after --")
+        .option("-f, --file <path>", "a TaskEvent or Task JSON file ('-' for stdin)")
+        .option("--name <name>", "a name for the task"),
+    )
       .option("-d, --detach", "return at once with the ID instead of waiting until Running")
       .addOption(numberOption("--timeout <seconds>", "how long to wait for Running").default(120))
       .option("--json", "print the task as JSON"),

@@ -27,6 +27,7 @@ import {
   type Task,
 } from "../task/mod.ts";
 import type { Manager } from "./manager.ts";
+import { createServiceRoutes } from "./service_routes.ts";
 
 /** Concurrent log streams one token may hold open. */
 export const MAX_LOG_STREAMS_PER_TOKEN = 8;
@@ -68,7 +69,14 @@ export function createManagerApp(
   const reader = (c: Context) => principalOf(c)?.Role === "reader";
 
   routes.post("/tasks", async (c) => {
-    const task = await manager.submit(parseSubmission(await readJson(c)));
+    const event = parseSubmission(await readJson(c));
+    if (event.Task.Service) {
+      throw new CubeError(
+        400,
+        `Invalid task: Service: a service's replicas are made by the service (POST /services)`,
+      );
+    }
+    const task = await manager.submit(event);
     return c.json(task, 201);
   });
 
@@ -220,6 +228,7 @@ export function createManagerApp(
     });
   });
 
+  routes.route("/", createServiceRoutes(manager.services));
   if (security) {
     routes.route("/", createSecurityRoutes(security));
     return createApi("manager", routes, {

@@ -31,6 +31,7 @@ import {
   type Node,
   type NodeStats,
   restartDecision,
+  type Service,
   State,
   stateName,
   type Task,
@@ -39,6 +40,8 @@ import {
 import { collect } from "./collector.ts";
 import * as moves from "./moves.ts";
 import { type HeartbeatOutcome, NodeRegistry } from "./nodes.ts";
+import { Services } from "./services.ts";
+import { spreadAmong } from "./spread.ts";
 import { allocate } from "./policy.ts";
 import { NodeWatch } from "./node_watch.ts";
 import { foldReport } from "./reports.ts";
@@ -99,6 +102,7 @@ type Timings = Required<
 export class Manager {
   readonly scheduler: Scheduler;
   readonly nodes: NodeRegistry;
+  readonly services: Services;
   readonly tasks: TaskBook;
   readonly guard: StoreGuard;
   readonly clock: Clock;
@@ -147,6 +151,7 @@ export class Manager {
       credential: options.workerCredential,
     });
     this.#log = options.log ?? ((m) => console.log(`[manager] ${m}`));
+    this.services = new Services(this, options.db.store<Service>("services"), this.#log);
     this.#static = options.workers ?? [];
     this.#watch = new NodeWatch(
       this.nodes,
@@ -173,12 +178,14 @@ export class Manager {
       else if (desired === "run" && task.State === State.Scheduled) this.#sendRun(task);
       else if (desired === "run" && isTerminal(task.State)) this.#planRestart(task);
     }
+    await this.services.start();
     this.#lastCollect = this.clock.now();
     this.#loops.push(this.#dispatchLoop(), this.#watch.run(this.#closing.signal));
     this.wake();
   }
 
   async close(): Promise<void> {
+    await this.services.close();
     this.#closing.abort();
     this.wake();
     await Promise.all(this.#loops);
@@ -187,6 +194,11 @@ export class Manager {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /** A task that ran this long before it ended starts its restart count afresh, in ms. */
+  get restartWindowMs(): number {
+    return this.#opts.restartWindowMs;
   }
 
   /** Wakes the dispatcher now. */
@@ -403,6 +415,20 @@ export class Manager {
     const nodes = this.listNodes();
     const changes: Promise<unknown>[] = [];
     let placed = 0;
+    // Replicas per node of each service placed this round: counted once, kept up to date.
+    const spread = new Map<string, Map<string, number>>();
+    const replicasOf = (service: string) => {
+      let counts = spread.get(service);
+      if (!counts) {
+        spread.set(service, counts = new Map());
+        for (const t of this.tasks.values()) {
+          if (t.Service !== service || !t.Node || isTerminal(t.State)) continue;
+          if (this.tasks.desired(t.ID) !== "run") continue;
+          counts.set(t.Node, (counts.get(t.Node) ?? 0) + 1);
+        }
+      }
+      return counts;
+    };
     for (const id of [...this.#pending]) {
       if (placed >= DISPATCH_ROUND) break;
       const task = this.tasks.get(id);
@@ -420,7 +446,16 @@ export class Manager {
         this.#avoid.delete(id);
         candidates = nodes;
       }
-      const placement = place(this.scheduler, task, candidates);
+      const prefer = task.Service
+        ? (feasible: Node[]) =>
+          spreadAmong(
+            feasible,
+            replicasOf(task.Service),
+            this.services.spreadLabel(task.Service),
+            nodes,
+          )
+        : undefined;
+      const placement = place(this.scheduler, task, candidates, prefer);
       if (!placement.node) {
         const reason = `waiting for a node: ${placement.reason}`;
         if (task.Error !== reason) changes.push(this.tasks.change(id, moves.waitForNode(reason)));
@@ -434,6 +469,10 @@ export class Manager {
       node.MemoryAllocated += task.Memory;
       node.DiskAllocated += task.Disk;
       node.TaskCount++;
+      if (task.Service) {
+        const counts = replicasOf(task.Service);
+        counts.set(node.Name, (counts.get(node.Name) ?? 0) + 1);
+      }
       // Asked for in one turn, the round's changes share one commit; each is applied to
       // the task's newest version, so a stop that came first wins.
       const placing = this.tasks.change(id, moves.place(node.Name, this.scheduler.name));

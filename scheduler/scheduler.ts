@@ -140,8 +140,16 @@ function tally(rejected: Map<string, string>): string[] {
   return [...counts].map(([kind, n]) => `${kind}: ${n}`);
 }
 
-/** Runs select → score → pick, or explains why no node can take the task. */
-export function place(scheduler: Scheduler, task: Task, nodes: readonly Node[]): Placement {
+/**
+ * Runs select → score → pick, or explains why no node can take the task. `prefer`
+ * narrows the feasible candidates first (a service spreading its replicas).
+ */
+export function place(
+  scheduler: Scheduler,
+  task: Task,
+  nodes: readonly Node[],
+  prefer?: (candidates: Node[]) => Node[],
+): Placement {
   if (nodes.length === 0) {
     return { node: null, reason: "no worker nodes have joined yet" };
   }
@@ -160,5 +168,6 @@ export function place(scheduler: Scheduler, task: Task, nodes: readonly Node[]):
       }`,
     };
   }
-  return { node: scheduler.pick(scheduler.score(task, candidates), candidates) };
+  const chosen = prefer ? prefer(candidates) : candidates;
+  return { node: scheduler.pick(scheduler.score(task, chosen), chosen) };
 }

@@ -13,3 +13,5 @@ export * from "./stats.ts";
 export * from "./wire.ts";
 export * from "./restart.ts";
 export * from "./constraints.ts";
+export * from "./service.ts";
+export * from "./service_schema.ts";

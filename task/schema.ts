@@ -96,6 +96,8 @@ const taskInput = z.strictObject({
   Placement: maybe(count),
   Revision: maybe(count),
   FailureCause: maybe(z.enum(["", "task", "infrastructure"])),
+  Service: maybe(z.string().max(MAX_NAME)),
+  Version: maybe(count),
   Constraints: maybe(
     z.array(
       z.string().max(256).refine((text) => CONSTRAINT_FORM.test(text), {
@@ -152,6 +154,8 @@ function toTask(input: TaskInput): Task {
     // The manager's placement count travels with the task it sends to a worker.
     Placement: input.Placement ?? 0,
     Constraints: (input.Constraints ?? []).map((text) => text.trim()),
+    Service: input.Service ?? "",
+    Version: input.Version ?? 0,
   });
 }
 

@@ -97,6 +97,10 @@ export interface Task {
   FailureCause: FailureCause;
   /** Where it may run: `node.name==w1`, `node.labels.zone!=b`, … (all must hold). */
   Constraints: string[];
+  /** The service this task is a replica of; "" for a task on its own. */
+  Service: string;
+  /** The service version it runs (0 for a task on its own). */
+  Version: number;
 }
 
 export type FailureCause = "" | "task" | "infrastructure";
@@ -144,6 +148,8 @@ export function newTask(fields: Partial<Task> & Pick<Task, "Image">): Task {
     Revision: 0,
     FailureCause: "",
     Constraints: [],
+    Service: "",
+    Version: 0,
   };
   return { ...zero, ...fields };
 }

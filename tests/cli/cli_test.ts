@@ -472,6 +472,27 @@ Deno.test("cube sim joins simulated nodes to a manager; cube run places tasks on
   const stop = await cube(["stop", "a"], env);
   assert.equal(stop.stdout.trim(), `${ids[0]} Completed`);
 
+  // A service: created and waited for, listed, its tasks, scaled, removed.
+  const created = await cube(["service", "create", "web", "any/image", "--replicas", "6"], env);
+  assert.equal(created.code, 0, created.stderr);
+  assert.equal(created.stdout.trim(), "web");
+  assert.match((await cube(["service", "ls"], env)).stdout, /^web\s+6\/6\s+any\/image\s+1\s+-\s/m);
+  const ps = (await cube(["service", "ps", "web"], env)).stdout;
+  for (const node of ["fake-1", "fake-2", "fake-3"]) {
+    assert.equal(ps.split(node).length - 1, 2, `two replicas on ${node}:\n${ps}`);
+  }
+  assert.match(ps, /^[0-9a-f]{8}\s+web\.1\s+1\s+Running\s+fake-\d/m);
+  const scaled = await cube(["service", "scale", "web", "2"], env);
+  assert.equal(scaled.stdout.trim(), "web scaled to 2", scaled.stderr);
+  assert.match((await cube(["service", "ls"], env)).stdout, /^web\s+2\/2\s/m);
+  const inspect = JSON.parse((await cube(["service", "inspect", "web"], env)).stdout);
+  assert.equal(inspect.Spec.Replicas, 2);
+  assert.equal(inspect.Spec.Task.Image, "any/image");
+  assert.equal((await cube(["service", "rm", "web"], env)).stdout.trim(), "web removed");
+  const missing = await cube(["service", "ps", "web"], env);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /Service web not found/);
+
   const bad = await cube(["sim", "--nodes", "0", "--join-token", "x"]);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /"0" is not a whole number of nodes \(1 or more\)/);

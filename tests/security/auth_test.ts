@@ -64,6 +64,10 @@ Deno.test("every route answers each kind of caller as its role says, and a refus
     ["POST", "/nodes/other/tasks", [], 404],
     ["POST", "/nodes/someone/tasks", [], 404],
     ["GET", "/health", undefined, 200],
+    ["GET", "/services", undefined, 200],
+    ["POST", "/services", { Name: "Bad_Name", Task: {} }, 400],
+    ["POST", "/services/none/scale", { Replicas: 1 }, 404],
+    ["DELETE", "/services/none", undefined, 404],
     ["GET", "/tokens", undefined, 200],
     ["POST", "/tokens", { Role: "root" }, 400],
     ["DELETE", "/tokens/zz", undefined, 400],
@@ -344,12 +348,13 @@ Deno.test("one token holds at most 8 log streams at once; closing one frees its 
       signal,
       headers: { authorization: `Bearer ${token}` },
     });
-  const streams: AbortController[] = [];
+  // A stream a client leaves: its body cancelled, which closes the connection (an
+  // abandoned, unread body would hold it until garbage collection).
+  const streams: Response[] = [];
   try {
     for (let i = 0; i < 8; i++) {
-      const controller = new AbortController();
-      streams.push(controller);
-      const response = await follow(reader, controller.signal);
+      const response = await follow(reader, new AbortController().signal);
+      streams.push(response);
       assert.equal(response.status, 200);
     }
     const ninth = await follow(reader, AbortSignal.timeout(5_000));
@@ -359,19 +364,18 @@ Deno.test("one token holds at most 8 log streams at once; closing one frees its 
     const admin = await follow(cluster.adminToken, AbortSignal.timeout(5_000));
     assert.equal(admin.status, 200);
     await admin.body?.cancel();
-    streams.shift()!.abort();
+    await streams.shift()!.body?.cancel();
     await waitFor("a place to be freed", async () => {
-      const controller = new AbortController();
-      const response = await follow(reader, controller.signal);
+      const response = await follow(reader, new AbortController().signal);
       if (response.status === 200) {
-        streams.push(controller);
+        streams.push(response);
         return true;
       }
       await response.body?.cancel();
       return false;
     });
   } finally {
-    for (const controller of streams) controller.abort();
+    for (const response of streams) await response.body?.cancel();
     client.close();
   }
 });

@@ -1,0 +1,220 @@
+/**
+ * `cube service …`: create, list, look at, scale and remove services. Commands that
+ * change a service wait until its replicas run, showing progress, unless `--detach`.
+ *
+ * @module
+ */
+
+import { Command, Option } from "commander";
+import { sleep } from "../lib/async.ts";
+import { type ServiceDetail, State, stateName } from "../task/mod.ts";
+import { CliError, type ManagerClient } from "./client.ts";
+import type { ConnectionFlags } from "./config.ts";
+import { ago, table } from "./format.ts";
+import { intOption, numberOption } from "./options.ts";
+import {
+  connect,
+  managerOption,
+  type TaskFlags,
+  taskFromFlags,
+  taskOptions,
+} from "./task_commands.ts";
+
+interface CreateFlags extends TaskFlags, ConnectionFlags {
+  replicas: number;
+  updateParallelism?: number;
+  updateDelay?: number;
+  updateMonitor?: number;
+  updateFailureAction?: "rollback" | "pause";
+  updateOrder?: "stop-first" | "start-first";
+  spread?: string;
+  detach?: boolean;
+  timeout: number;
+  json?: boolean;
+}
+
+const tty = () => Deno.stderr.isTerminal();
+
+/** Waits until the service runs exactly its replicas, telling the user how far it got. */
+async function converge(
+  client: ManagerClient,
+  name: string,
+  timeoutSeconds: number,
+): Promise<ServiceDetail> {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  let said = "";
+  for (;;) {
+    const service = await client.service(name);
+    const line = `${service.Running}/${service.Desired} replicas running`;
+    if (line !== said && tty()) console.error(`  ${line}`);
+    said = line;
+    if (service.Running === service.Desired && service.Live === service.Desired) return service;
+    if (Date.now() > deadline) {
+      const waiting = service.Tasks.find((t) => t.State === State.Pending && t.Error);
+      throw new CliError(
+        `service ${name} has ${line} after ${timeoutSeconds} s${
+          waiting ? `; ${waiting.Name}: ${waiting.Error}` : ""
+        } (it keeps going; see 'cube service ps ${name}')`,
+      );
+    }
+    await sleep(250);
+  }
+}
+
+function options(command: Command): Command {
+  return command
+    .option("--detach", "return at once instead of waiting for the replicas to run")
+    .addOption(numberOption("--timeout <seconds>", "how long to wait").default(120))
+    .option("--json", "print the service as JSON");
+}
+
+export function serviceCommand(): Command {
+  const service = new Command("service").description(
+    "keep N replicas of a task running: create, ls, ps, inspect, scale, rm",
+  );
+
+  service.addCommand(
+    managerOption(options(taskOptions(
+      new Command("create")
+        .description("create a service: N replicas of an image, spread over the nodes")
+        .argument("<name>", "the service's name (lowercase letters, digits and -)")
+        .argument("<image>", "Docker image")
+        .argument("[command...]", "command for the containers, after --")
+        .addOption(intOption("--replicas <n>", "how many copies to keep running").default(1))
+        .addOption(intOption("--update-parallelism <n>", "replicas replaced at once (default 1)"))
+        .addOption(numberOption("--update-delay <seconds>", "pause between update batches"))
+        .addOption(
+          numberOption("--update-monitor <seconds>", "how long a new replica must run (default 5)"),
+        )
+        .addOption(
+          new Option("--update-failure-action <action>", "when an update fails (default rollback)")
+            .choices(["rollback", "pause"]),
+        )
+        .addOption(
+          new Option("--update-order <order>", "stop-first (default) or start-first").choices([
+            "stop-first",
+            "start-first",
+          ]),
+        )
+        .option("--spread <label>", "spread replicas over this node label (default: over nodes)"),
+    ))).action(async (name: string, image: string, command: string[], flags: CreateFlags) => {
+      const template = taskFromFlags(image, command, flags);
+      const constraints = template.Constraints as string[] | undefined;
+      delete template.Constraints;
+      delete template.Name;
+      const update: Record<string, unknown> = {};
+      if (flags.updateParallelism) update.Parallelism = flags.updateParallelism;
+      if (flags.updateDelay !== undefined) update.Delay = flags.updateDelay;
+      if (flags.updateMonitor !== undefined) update.Monitor = flags.updateMonitor;
+      if (flags.updateFailureAction) update.FailureAction = flags.updateFailureAction;
+      if (flags.updateOrder) update.Order = flags.updateOrder;
+      using client = await connect(flags);
+      const created = await client.createService({
+        Name: name,
+        Replicas: flags.replicas,
+        Task: template,
+        UpdateConfig: update,
+        Placement: { Constraints: constraints ?? [], Spread: flags.spread ?? "" },
+      });
+      const result = flags.detach ? created : await converge(client, name, flags.timeout);
+      if (flags.json) console.log(JSON.stringify(result, null, 2));
+      else console.log(name);
+    }),
+  );
+
+  service.addCommand(
+    managerOption(
+      new Command("ls").alias("list").description("list services with their replicas")
+        .option("--json", "print JSON"),
+    ).action(async (flags: ConnectionFlags & { json?: boolean }) => {
+      using client = await connect(flags);
+      const services = await client.services();
+      if (flags.json) return console.log(JSON.stringify(services, null, 2));
+      console.log(table(
+        ["NAME", "REPLICAS", "IMAGE", "VERSION", "UPDATE", "CREATED"],
+        services.map((s) => [
+          s.Name,
+          `${s.Running}/${s.Desired}`,
+          s.Spec.Task.Image,
+          String(s.Version),
+          s.UpdateStatus.State || "-",
+          ago(s.CreateTime),
+        ]),
+      ));
+    }),
+  );
+
+  service.addCommand(
+    managerOption(
+      new Command("ps").description("a service's tasks: the live ones, then the finished")
+        .argument("<name>")
+        .option("--json", "print JSON"),
+    ).action(async (name: string, flags: ConnectionFlags & { json?: boolean }) => {
+      using client = await connect(flags);
+      const { Tasks } = await client.service(name);
+      if (flags.json) return console.log(JSON.stringify(Tasks, null, 2));
+      const order = [...Tasks].sort((a, b) =>
+        Number(a.State > State.Running) - Number(b.State > State.Running) ||
+        a.Name.localeCompare(b.Name, undefined, { numeric: true })
+      );
+      console.log(table(
+        ["ID", "NAME", "VERSION", "STATE", "NODE", "CREATED", "ERROR"],
+        order.map((t) => [
+          t.ID.slice(0, 8),
+          t.Name,
+          String(t.Version),
+          stateName(t.State),
+          t.Node || "-",
+          ago(t.CreateTime),
+          t.Error || "",
+        ]),
+      ));
+    }),
+  );
+
+  service.addCommand(
+    managerOption(new Command("inspect").description("a service as JSON").argument("<name>"))
+      .action(async (name: string, flags: ConnectionFlags) => {
+        using client = await connect(flags);
+        const { Tasks: _, ...rest } = await client.service(name);
+        console.log(JSON.stringify(rest, null, 2));
+      }),
+  );
+
+  service.addCommand(
+    managerOption(options(
+      new Command("scale").description("change how many replicas run")
+        .argument("<name>")
+        .argument("<replicas>", "how many"),
+    )).action(
+      async (
+        name: string,
+        replicas: string,
+        flags: ConnectionFlags & { detach?: boolean; timeout: number; json?: boolean },
+      ) => {
+        const n = Number(replicas);
+        if (!Number.isInteger(n) || n < 0) {
+          throw new CliError(`"${replicas}" is not a number of replicas (0 or more)`);
+        }
+        using client = await connect(flags);
+        const scaled = await client.scaleService(name, n);
+        const result = flags.detach ? scaled : await converge(client, name, flags.timeout);
+        if (flags.json) console.log(JSON.stringify(result, null, 2));
+        else console.log(`${name} scaled to ${n}`);
+      },
+    ),
+  );
+
+  service.addCommand(
+    managerOption(
+      new Command("rm").alias("remove").description("remove a service and stop its tasks")
+        .argument("<name>"),
+    ).action(async (name: string, flags: ConnectionFlags) => {
+      using client = await connect(flags);
+      await client.removeService(name);
+      console.log(`${name} removed`);
+    }),
+  );
+
+  return service;
+}

@@ -1,0 +1,300 @@
+/**
+ * Services: the manager keeps `Replicas` live copies of each service's task, named by
+ * slot (`web.1`, `web.2`, …). A reconcile pass (after every change of a service, and on
+ * a short tick) counts each service's live replicas and creates or stops the difference:
+ *
+ * - a replica is live while it is wanted and Pending, Scheduled or Running, or finished
+ *   with a restart still to come; one that used up its restarts is replaced (elsewhere
+ *   when it could not start on its node: the dispatcher avoids that node);
+ * - surplus replicas are stopped, the ones not yet running and the highest slots first;
+ * - a node that is down has its replicas placed again by the manager, as any task's, so
+ *   a brief disconnect (shorter than the node timeout) replaces nothing, and when the node
+ *   returns the copies it still runs are stopped.
+ *
+ * Replacements of a service whose replicas keep failing back off (1 s, doubling, at most
+ * 30 s), so a broken image does not spin.
+ *
+ * @module
+ */
+
+import { settledOrThrow } from "../lib/async.ts";
+import { isoNow } from "../lib/clock.ts";
+import { CubeError, errorMessage } from "../lib/errors.ts";
+import type { Store } from "../store/mod.ts";
+import {
+  isTerminal,
+  newTask,
+  replicaName,
+  restartDecision,
+  type Service,
+  type ServiceDetail,
+  type ServiceSpec,
+  type ServiceView,
+  slotOf,
+  State,
+  type Task,
+} from "../task/mod.ts";
+import type { Manager } from "./manager.ts";
+
+const TICK_MS = 500;
+/** Replicas submitted at once. */
+const ADD_CHUNK = 1_000;
+const MAX_BACKOFF_MS = 30_000;
+
+export class Services {
+  readonly #services = new Map<string, Service>();
+  /** Per service: replacements after failures in a row, and when the next may be made. */
+  readonly #backoff = new Map<string, { failures: number; until: number }>();
+  readonly #closing = new AbortController();
+  #loop: Promise<void> | null = null;
+  #wake: (() => void) | null = null;
+  #again = false;
+
+  constructor(
+    private readonly manager: Manager,
+    private readonly store: Store<Service>,
+    private readonly log: (message: string) => void,
+  ) {}
+
+  async start(): Promise<void> {
+    for (const { value } of await this.store.list()) this.#services.set(value.Name, value);
+    this.#loop = this.#run();
+  }
+
+  async close(): Promise<void> {
+    this.#closing.abort();
+    this.#wake?.();
+    await this.#loop;
+  }
+
+  get size(): number {
+    return this.#services.size;
+  }
+
+  /** The label a service spreads its replicas over ("" for nodes). */
+  spreadLabel(name: string): string {
+    return this.#services.get(name)?.Spec.Placement.Spread ?? "";
+  }
+
+  /** Reconciles soon (after an API change, or a change of one of its tasks). */
+  wake(): void {
+    this.#again = true;
+    this.#wake?.();
+  }
+
+  list(): ServiceView[] {
+    const tasks = this.#bucket();
+    return [...this.#services.values()].map((s) => this.#view(s, tasks.get(s.Name) ?? []));
+  }
+
+  get(name: string): ServiceDetail {
+    const service = this.#require(name);
+    const tasks = this.#bucket().get(name) ?? [];
+    const all = this.manager.tasks.list().filter((t) => t.Service === name);
+    return { ...this.#view(service, tasks), Tasks: all };
+  }
+
+  async create(spec: ServiceSpec): Promise<ServiceView> {
+    if (this.#services.has(spec.Name)) {
+      throw new CubeError(
+        409,
+        `Service ${spec.Name} exists already: change it with PUT /services/${spec.Name}`,
+      );
+    }
+    const now = isoNow(this.manager.clock);
+    const service: Service = {
+      Name: spec.Name,
+      Spec: spec,
+      Version: 1,
+      PreviousSpec: null,
+      CreateTime: now,
+      UpdateTime: now,
+      UpdateStatus: { State: "", Message: "" },
+    };
+    const stored = await this.manager.guard.run(
+      `save service ${spec.Name}`,
+      () => this.store.putIf(spec.Name, service, null),
+    );
+    if (stored === null) throw new CubeError(409, `Service ${spec.Name} exists already`);
+    this.#services.set(spec.Name, service);
+    this.log(`service ${spec.Name} created: ${spec.Replicas} replicas of ${spec.Task.Image}`);
+    this.wake();
+    return this.#view(service, []);
+  }
+
+  async scale(name: string, replicas: number): Promise<ServiceView> {
+    const service = this.#require(name);
+    const scaled: Service = {
+      ...service,
+      Spec: { ...service.Spec, Replicas: replicas },
+      UpdateTime: isoNow(this.manager.clock),
+    };
+    await this.#save(scaled);
+    this.log(`service ${name} scaled from ${service.Spec.Replicas} to ${replicas}`);
+    this.wake();
+    return this.#view(scaled, this.#bucket().get(name) ?? []);
+  }
+
+  /** Removes a service and stops all its tasks. */
+  async remove(name: string): Promise<void> {
+    this.#require(name);
+    await this.manager.guard.run(`remove service ${name}`, () => this.store.delete(name));
+    this.#services.delete(name);
+    this.#backoff.delete(name);
+    const live = this.manager.tasks.list().filter((t) =>
+      t.Service === name && !isTerminal(t.State)
+    );
+    await settledOrThrow(
+      live.map((t) => this.manager.stop(t.ID, `stopped: service ${name} removed`)),
+    );
+    this.log(`service ${name} removed`);
+  }
+
+  #require(name: string): Service {
+    const service = this.#services.get(name);
+    if (!service) throw new CubeError(404, `Service ${name} not found`);
+    return service;
+  }
+
+  async #save(service: Service): Promise<void> {
+    await this.manager.guard.run(
+      `save service ${service.Name}`,
+      () => this.store.put(service.Name, service),
+    );
+    this.#services.set(service.Name, service);
+  }
+
+  /** Whether a replica counts towards its service: wanted, and running or about to. */
+  #live(task: Task): boolean {
+    if (this.manager.tasks.desired(task.ID) !== "run") return false;
+    if (!isTerminal(task.State)) return true;
+    return restartDecision(task, this.manager.restartWindowMs).restart;
+  }
+
+  /** Live replicas by service, one pass over the tasks. */
+  #bucket(): Map<string, Task[]> {
+    const byService = new Map<string, Task[]>();
+    for (const task of this.manager.tasks.values()) {
+      if (!task.Service || !this.#live(task)) continue;
+      let list = byService.get(task.Service);
+      if (!list) byService.set(task.Service, list = []);
+      list.push(task);
+    }
+    return byService;
+  }
+
+  #view(service: Service, live: Task[]): ServiceView {
+    return {
+      ...service,
+      Desired: service.Spec.Replicas,
+      Live: live.length,
+      Running: live.filter((t) => t.State === State.Running).length,
+    };
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#closing.signal;
+    let failure = "";
+    while (!signal.aborted) {
+      if (!this.#again) {
+        const nap = new AbortController();
+        this.#wake = () => nap.abort();
+        await this.manager.clock.sleep(TICK_MS, AbortSignal.any([signal, nap.signal]));
+        this.#wake = null;
+      }
+      this.#again = false;
+      if (signal.aborted) break;
+      try {
+        await this.reconcile();
+        failure = "";
+      } catch (error) {
+        if (errorMessage(error) !== failure) {
+          this.log(`reconciling services failed: ${errorMessage(error)}`);
+        }
+        failure = errorMessage(error);
+      }
+    }
+  }
+
+  /** One pass: every service gets its replica count right. */
+  async reconcile(): Promise<void> {
+    const buckets = this.#bucket();
+    const now = this.manager.clock.now();
+    const work: Promise<unknown>[] = [];
+    for (const service of this.#services.values()) {
+      const live = buckets.get(service.Name) ?? [];
+      const want = service.Spec.Replicas;
+      if (live.some((t) => t.State === State.Running)) this.#backoff.delete(service.Name);
+      if (live.length < want) {
+        const backoff = this.#backoff.get(service.Name);
+        if (backoff && now < backoff.until) continue;
+        const failed = this.#failedSince(service, live);
+        if (failed) {
+          const failures = (backoff?.failures ?? 0) + 1;
+          this.#backoff.set(service.Name, {
+            failures,
+            until: now + Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** (failures - 1)),
+          });
+        }
+        work.push(this.#add(service, live, want - live.length));
+      } else if (live.length > want) {
+        work.push(this.#trim(service, live, live.length - want));
+      }
+    }
+    await settledOrThrow(work);
+  }
+
+  /** Whether a replica of this service gave up since the last replacement (a failure). */
+  #failedSince(service: Service, live: Task[]): boolean {
+    const slots = new Set(live.map(slotOf));
+    for (const task of this.manager.tasks.values()) {
+      if (task.Service !== service.Name || task.State !== State.Failed) continue;
+      if (this.manager.tasks.desired(task.ID) !== "run" || this.#live(task)) continue;
+      if (!slots.has(slotOf(task))) return true;
+    }
+    return false;
+  }
+
+  async #add(service: Service, live: Task[], count: number): Promise<void> {
+    const taken = new Set(live.map(slotOf));
+    const slots: number[] = [];
+    for (let slot = 1; slots.length < count; slot++) if (!taken.has(slot)) slots.push(slot);
+    const spec = service.Spec;
+    // Submitted together, they share the task book's group commits: 10,000 replicas are a
+    // few commits, not 10,000.
+    for (let i = 0; i < slots.length; i += ADD_CHUNK) {
+      await settledOrThrow(
+        slots.slice(i, i + ADD_CHUNK).map((slot) =>
+          this.manager.submit({
+            ID: crypto.randomUUID(),
+            State: State.Running,
+            Timestamp: isoNow(this.manager.clock),
+            Task: newTask({
+              ...structuredClone(spec.Task),
+              Name: replicaName(service.Name, slot),
+              Service: service.Name,
+              Version: service.Version,
+              Constraints: [...spec.Placement.Constraints],
+            }),
+          })
+        ),
+      );
+    }
+  }
+
+  async #trim(service: Service, live: Task[], count: number): Promise<void> {
+    // Not yet running first, then the highest slots.
+    const order = [...live].sort((a, b) =>
+      Number(a.State === State.Running) - Number(b.State === State.Running) ||
+      slotOf(b) - slotOf(a)
+    );
+    await settledOrThrow(
+      order.slice(0, count).map((t) =>
+        this.manager.stop(
+          t.ID,
+          `stopped: service ${service.Name} scaled to ${service.Spec.Replicas}`,
+        )
+      ),
+    );
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * Spreading a service's replicas: among the nodes that can take a replica, prefer those
+ * running the fewest replicas of the same service, so that replicas land on different
+ * nodes whenever they can; with a spread label (`zone`), first the nodes whose label value
+ * holds the fewest replicas, so that they land in different zones.
+ *
+ * @module
+ */
+
+import type { Node } from "../task/mod.ts";
+
+/**
+ * The candidates to choose among. `counts` is the service's replicas per node name;
+ * `nodes` all known nodes (a label value's count includes nodes that cannot take this one).
+ */
+export function spreadAmong(
+  candidates: Node[],
+  counts: ReadonlyMap<string, number>,
+  label: string,
+  nodes: readonly Node[],
+): Node[] {
+  let pool = candidates;
+  if (label) {
+    const byValue = new Map<string, number>();
+    for (const node of nodes) {
+      const value = node.Labels?.[label] ?? "";
+      byValue.set(value, (byValue.get(value) ?? 0) + (counts.get(node.Name) ?? 0));
+    }
+    const fewest = Math.min(...pool.map((n) => byValue.get(n.Labels?.[label] ?? "") ?? 0));
+    pool = pool.filter((n) => (byValue.get(n.Labels?.[label] ?? "") ?? 0) === fewest);
+  }
+  const fewest = Math.min(...pool.map((n) => counts.get(n.Name) ?? 0));
+  return pool.filter((n) => (counts.get(n.Name) ?? 0) === fewest);
+}
