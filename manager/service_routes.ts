@@ -1,5 +1,6 @@
 /**
- * The service routes: create, list, look at, scale and remove services.
+ * The service routes: create, list, look at, change (a rolling update), roll back,
+ * restart, scale and remove services.
  *
  * @module
  */
@@ -19,6 +20,19 @@ export function createServiceRoutes(services: Services): Hono {
   routes.get("/services", (c) => c.json(services.list()));
 
   routes.get("/services/:name", (c) => c.json(services.get(parseServiceName(c.req.param("name")))));
+
+  routes.put("/services/:name", async (c) => {
+    const name = parseServiceName(c.req.param("name"));
+    return c.json(await services.update(name, parseServiceSpec(await readJson(c))));
+  });
+
+  routes.post("/services/:name/rollback", async (c) => {
+    return c.json(await services.rollback(parseServiceName(c.req.param("name"))));
+  });
+
+  routes.post("/services/:name/restart", async (c) => {
+    return c.json(await services.restart(parseServiceName(c.req.param("name"))));
+  });
 
   routes.post("/services/:name/scale", async (c) => {
     const name = parseServiceName(c.req.param("name"));

@@ -35,6 +35,7 @@ import {
   type Task,
 } from "../task/mod.ts";
 import type { Manager } from "./manager.ts";
+import { nextStep } from "./rollout.ts";
 
 const TICK_MS = 500;
 /** Replicas submitted at once. */
@@ -45,6 +46,8 @@ export class Services {
   readonly #services = new Map<string, Service>();
   /** Per service: replacements after failures in a row, and when the next may be made. */
   readonly #backoff = new Map<string, { failures: number; until: number }>();
+  /** Per service: when the current update's last batch began. */
+  readonly #batchAt = new Map<string, number>();
   readonly #closing = new AbortController();
   #loop: Promise<void> | null = null;
   #wake: (() => void) | null = null;
@@ -135,6 +138,131 @@ export class Services {
     return this.#view(scaled, this.#bucket().get(name) ?? []);
   }
 
+  /**
+   * A new spec. A change of the replica count alone scales; any other change makes a new
+   * version and starts a rolling update to it.
+   */
+  async update(name: string, spec: ServiceSpec): Promise<ServiceView> {
+    const service = this.#require(name);
+    if (spec.Name !== name) {
+      throw new CubeError(
+        400,
+        `Invalid service: Name: "${spec.Name}" is not "${name}" (a service keeps its name)`,
+      );
+    }
+    const same = (a: ServiceSpec, b: ServiceSpec) =>
+      JSON.stringify({ ...a, Replicas: 0 }) === JSON.stringify({ ...b, Replicas: 0 });
+    if (same(spec, service.Spec)) return await this.scale(name, spec.Replicas);
+    return await this.#newVersion(
+      service,
+      spec,
+      service.Spec,
+      "updating",
+      `updating to version ${service.Version + 1}`,
+    );
+  }
+
+  /** Back to the spec before the last change, as a rolling update. */
+  async rollback(name: string, why = "rollback requested"): Promise<ServiceView> {
+    const service = this.#require(name);
+    if (!service.PreviousSpec) {
+      throw new CubeError(409, `Service ${name} has no previous version to roll back to`);
+    }
+    return await this.#newVersion(
+      service,
+      { ...service.PreviousSpec, Replicas: service.Spec.Replicas },
+      service.Spec,
+      "rolling back",
+      why,
+    );
+  }
+
+  /** Replaces every replica in batches, with the same spec (a rolling restart). */
+  async restart(name: string): Promise<ServiceView> {
+    const service = this.#require(name);
+    return await this.#newVersion(
+      service,
+      service.Spec,
+      service.PreviousSpec,
+      "updating",
+      `restarting: every replica replaced by version ${service.Version + 1}`,
+    );
+  }
+
+  async #newVersion(
+    service: Service,
+    spec: ServiceSpec,
+    previous: ServiceSpec | null,
+    state: "updating" | "rolling back",
+    message: string,
+  ): Promise<ServiceView> {
+    const next: Service = {
+      ...service,
+      Spec: spec,
+      PreviousSpec: previous,
+      Version: service.Version + 1,
+      UpdateTime: isoNow(this.manager.clock),
+      UpdateStatus: { State: state, Message: message },
+    };
+    await this.#save(next);
+    this.#batchAt.delete(service.Name);
+    this.log(`service ${service.Name}: ${message}`);
+    this.wake();
+    return this.#view(next, this.#bucket().get(service.Name) ?? []);
+  }
+
+  /** The update is over, or cannot go on. */
+  async #settle(service: Service, failed?: string): Promise<void> {
+    const rollingBack = service.UpdateStatus.State === "rolling back";
+    if (
+      failed && !rollingBack && service.Spec.UpdateConfig.FailureAction === "rollback" &&
+      service.PreviousSpec
+    ) {
+      await this.rollback(
+        service.Name,
+        `update to version ${service.Version} failed: ${failed}`,
+      );
+      return;
+    }
+    const status = failed
+      ? {
+        State: "paused" as const,
+        Message: `${
+          rollingBack ? "rollback" : "update"
+        } to version ${service.Version} paused: ${failed}`,
+      }
+      : rollingBack
+      ? {
+        State: "rolled back" as const,
+        Message: `rolled back to version ${service.Version}: ${service.UpdateStatus.Message}`,
+      }
+      : { State: "completed" as const, Message: `update to version ${service.Version} completed` };
+    await this.#save({ ...service, UpdateStatus: status, UpdateTime: isoNow(this.manager.clock) });
+    this.#batchAt.delete(service.Name);
+    this.log(`service ${service.Name}: ${status.Message}`);
+  }
+
+  /** One step of a service's rolling update. */
+  async #roll(service: Service, live: Task[], now: number): Promise<void> {
+    const failures = this.manager.tasks.list().filter((t) =>
+      t.Service === service.Name && t.Version === service.Version && t.State === State.Failed &&
+      this.manager.tasks.desired(t.ID) === "run"
+    );
+    const step = nextStep(service, live, failures, now, this.#batchAt.get(service.Name) ?? 0);
+    if (step.failed || step.done) return await this.#settle(service, step.failed);
+    if (
+      step.start.length > 0 ||
+      (step.stop.length > 0 && service.Spec.UpdateConfig.Order === "stop-first")
+    ) {
+      this.#batchAt.set(service.Name, now);
+    }
+    const reason = `stopped: replaced by version ${service.Version} of service ${service.Name}`;
+    await settledOrThrow([
+      ...step.stop.map((t) => this.manager.stop(t.ID, reason)),
+      this.#submit(service, step.start),
+    ]);
+  }
+
   /** Removes a service and stops all its tasks. */
   async remove(name: string): Promise<void> {
     this.#require(name);
@@ -223,7 +351,18 @@ export class Services {
     const work: Promise<unknown>[] = [];
     for (const service of this.#services.values()) {
       const live = buckets.get(service.Name) ?? [];
+      const state = service.UpdateStatus.State;
+      const updating = state === "updating" || state === "rolling back";
+      if (updating) {
+        work.push(this.#roll(service, live, now));
+        // The next pass counts what this step did.
+        if (this.#batchAt.get(service.Name) === now) continue;
+      }
       const want = service.Spec.Replicas;
+      // start-first runs up to Parallelism new replicas beside old ones.
+      const most = updating && service.Spec.UpdateConfig.Order === "start-first"
+        ? want + service.Spec.UpdateConfig.Parallelism
+        : want;
       if (live.some((t) => t.State === State.Running)) this.#backoff.delete(service.Name);
       if (live.length < want) {
         const backoff = this.#backoff.get(service.Name);
@@ -237,8 +376,8 @@ export class Services {
           });
         }
         work.push(this.#add(service, live, want - live.length));
-      } else if (live.length > want) {
-        work.push(this.#trim(service, live, live.length - want));
+      } else if (live.length > most) {
+        work.push(this.#trim(service, live, live.length - most));
       }
     }
     await settledOrThrow(work);
@@ -259,6 +398,11 @@ export class Services {
     const taken = new Set(live.map(slotOf));
     const slots: number[] = [];
     for (let slot = 1; slots.length < count; slot++) if (!taken.has(slot)) slots.push(slot);
+    await this.#submit(service, slots);
+  }
+
+  /** New replicas of the service's current version in `slots`. */
+  async #submit(service: Service, slots: number[]): Promise<void> {
     const spec = service.Spec;
     // Submitted together, they share the task book's group commits: 10,000 replicas are a
     // few commits, not 10,000.

@@ -157,3 +157,109 @@ Deno.test("service requests are checked: 409 for a name in use, 400 for a bad sp
   }
   assert.equal((await request(`${cluster.url}/services`)).body.length, 1);
 });
+
+const WEB = {
+  Image: "cube-test/http",
+  ExposedPorts: { "80/tcp": {} },
+  HealthCheck: "/health",
+  Health: { Interval: 0.5, FailureThreshold: 1 },
+};
+
+/** Polls the service until its update settles, noting the fewest replicas Running meanwhile. */
+async function rollout(cluster: TestCluster, name: string, state: string) {
+  let fewest = Infinity;
+  const final = await waitFor(`${name} to be ${state}`, async () => {
+    const s = await service(cluster, name) as Awaited<ReturnType<typeof service>> & {
+      UpdateStatus: { State: string; Message: string };
+      Version: number;
+    };
+    fewest = Math.min(fewest, s.Tasks.filter((t) => t.State === State.Running).length);
+    return s.UpdateStatus.State === state ? s : undefined;
+  }, { timeoutMs: 60_000, intervalMs: 100 });
+  return { final, fewest };
+}
+
+Deno.test("a rolling update replaces replicas in batches, never below N − parallelism; rollback and restart roll too", async () => {
+  await using cluster = await startCluster({ workers: 2 });
+  const spec = {
+    Name: "web",
+    Replicas: 4,
+    Task: WEB,
+    UpdateConfig: { Parallelism: 1, Monitor: 1 },
+  };
+  await request(`${cluster.url}/services`, { body: spec });
+  const first = await running(cluster, "web", 4);
+
+  const put = await request(`${cluster.url}/services/web`, {
+    method: "PUT",
+    body: { ...spec, Task: { ...WEB, Env: ["VERSION=2"] } },
+  });
+  assert.equal(put.status, 200, JSON.stringify(put.body));
+  assert.equal(put.body.Version, 2);
+  const updated = await rollout(cluster, "web", "completed");
+  assert.ok(updated.fewest >= 3, `fewest Running during the update: ${updated.fewest}`);
+  const second = await running(cluster, "web", 4);
+  assert.ok(second.every((t) => t.Version === 2 && t.Env[0] === "VERSION=2"));
+  assert.deepEqual(second.map((t) => t.Name).sort(), ["web.1", "web.2", "web.3", "web.4"]);
+  assert.ok(second.every((t) => !first.some((f) => f.ID === t.ID)), "every replica replaced");
+  assert.equal(updated.final.UpdateStatus.Message, "update to version 2 completed");
+
+  const back = await request(`${cluster.url}/services/web/rollback`, { method: "POST" });
+  assert.equal(back.status, 200);
+  const rolled = await rollout(cluster, "web", "rolled back");
+  assert.ok(rolled.fewest >= 3);
+  const third = await running(cluster, "web", 4);
+  assert.ok(third.every((t) => t.Version === 3 && t.Env.length === 0), "version 1's template");
+
+  await request(`${cluster.url}/services/web/restart`, { method: "POST" });
+  const restarted = await rollout(cluster, "web", "completed");
+  assert.ok(restarted.fewest >= 3);
+  const fourth = await running(cluster, "web", 4);
+  assert.ok(fourth.every((t) => t.Version === 4 && !third.some((o) => o.ID === t.ID)));
+
+  // A change of the replica count alone scales: no new version.
+  const scaled = await request(`${cluster.url}/services/web`, {
+    method: "PUT",
+    body: { ...spec, Replicas: 2 },
+  });
+  assert.equal(scaled.body.Version, 4);
+});
+
+Deno.test("an update to a replica that fails its health check rolls back on its own, with the reason", async () => {
+  await using cluster = await startCluster({ workers: 2 });
+  const spec = { Name: "web", Replicas: 3, Task: WEB, UpdateConfig: { Monitor: 2 } };
+  await request(`${cluster.url}/services`, { body: spec });
+  await running(cluster, "web", 3);
+  await request(`${cluster.url}/services/web`, {
+    method: "PUT",
+    body: { ...spec, Task: { ...WEB, HealthCheck: "/healthfail" } },
+  });
+  const { final, fewest } = await rollout(cluster, "web", "rolled back");
+  assert.ok(fewest >= 2, `fewest Running: ${fewest}`);
+  assert.match(
+    final.UpdateStatus.Message,
+    /^rolled back to version 3: update to version 2 failed: web\.\d Failed: health check GET \/healthfail failed/,
+  );
+  const replicas = await running(cluster, "web", 3);
+  assert.ok(replicas.every((t) => t.Version === 3 && t.HealthCheck === "/health"));
+  const tried = final.Tasks.find((t) => t.Version === 2)!;
+  const history = (await request(`${cluster.url}/tasks/${tried.ID}/events`)).body;
+  assert.ok(
+    history.some((e: { Message: string }) =>
+      /health check GET \/healthfail failed/.test(e.Message)
+    ),
+    JSON.stringify(history),
+  );
+
+  // Paused instead, when told so.
+  await request(`${cluster.url}/services/web`, {
+    method: "PUT",
+    body: {
+      ...spec,
+      Task: { ...WEB, Image: "cube-test/absent:1" },
+      UpdateConfig: { Monitor: 2, FailureAction: "pause" },
+    },
+  });
+  const paused = await rollout(cluster, "web", "paused");
+  assert.match(paused.final.UpdateStatus.Message, /^update to version 4 paused: web\.\d Failed: /);
+});
