@@ -95,6 +95,20 @@ export class ManagerClient implements Disposable {
     });
   }
 
+  updateService(name: string, spec: Record<string, unknown>): Promise<ServiceView> {
+    return this.#json<ServiceView>(`/services/${encodeURIComponent(name)}`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(spec),
+    });
+  }
+
+  serviceAction(name: string, action: "rollback" | "restart"): Promise<ServiceView> {
+    return this.#json<ServiceView>(`/services/${encodeURIComponent(name)}/${action}`, {
+      method: "POST",
+    });
+  }
+
   scaleService(name: string, replicas: number): Promise<ServiceView> {
     return this.#json<ServiceView>(`/services/${encodeURIComponent(name)}/scale`, {
       method: "POST",

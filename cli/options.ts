@@ -101,3 +101,14 @@ export function numberOption(flags: string, description: string): Option {
     return n;
   });
 }
+
+/** An option whose value is a number of seconds, 0 or more (decimals allowed). */
+export function secondsOrZeroOption(flags: string, description: string): Option {
+  return new Option(flags, description).argParser((value: string) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 0) {
+      throw new InvalidArgumentError(`"${value}" is not a number of seconds (0 or more)`);
+    }
+    return n;
+  });
+}

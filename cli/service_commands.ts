@@ -11,7 +11,7 @@ import { type ServiceDetail, State, stateName } from "../task/mod.ts";
 import { CliError, type ManagerClient } from "./client.ts";
 import type { ConnectionFlags } from "./config.ts";
 import { ago, table } from "./format.ts";
-import { intOption, numberOption } from "./options.ts";
+import { intOption, numberOption, secondsOrZeroOption } from "./options.ts";
 import {
   connect,
   managerOption,
@@ -61,6 +61,78 @@ async function converge(
   }
 }
 
+/** The update settings the flags give. */
+function updateConfig(flags: CreateFlags): Record<string, unknown> {
+  const update: Record<string, unknown> = {};
+  if (flags.updateParallelism) update.Parallelism = flags.updateParallelism;
+  if (flags.updateDelay !== undefined) update.Delay = flags.updateDelay;
+  if (flags.updateMonitor !== undefined) update.Monitor = flags.updateMonitor;
+  if (flags.updateFailureAction) update.FailureAction = flags.updateFailureAction;
+  if (flags.updateOrder) update.Order = flags.updateOrder;
+  return update;
+}
+
+function updateOptions(command: Command): Command {
+  return command
+    .addOption(intOption("--update-parallelism <n>", "replicas replaced at once (default 1)"))
+    .addOption(secondsOrZeroOption("--update-delay <seconds>", "pause between update batches"))
+    .addOption(
+      secondsOrZeroOption(
+        "--update-monitor <seconds>",
+        "how long a new replica must run (default 5)",
+      ),
+    )
+    .addOption(
+      new Option("--update-failure-action <action>", "when an update fails (default rollback)")
+        .choices(["rollback", "pause"]),
+    )
+    .addOption(
+      new Option("--update-order <order>", "stop-first (default) or start-first").choices([
+        "stop-first",
+        "start-first",
+      ]),
+    )
+    .option("--spread <label>", "spread replicas over this node label (default: over nodes)");
+}
+
+/** Waits until the service's update is over, telling the user batch by batch; fails unless completed. */
+async function followUpdate(
+  client: ManagerClient,
+  name: string,
+  version: number,
+  timeoutSeconds: number,
+): Promise<ServiceDetail> {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  let said = "";
+  for (;;) {
+    const service = await client.service(name);
+    const live = service.Tasks.filter((t) => t.State <= State.Running && t.Version >= version);
+    const current = live.filter((t) => t.Version === service.Version);
+    const healthy = current.filter((t) => t.State === State.Running).length;
+    const total = service.Desired;
+    const batch = Math.min(
+      Math.ceil(total / service.Spec.UpdateConfig.Parallelism),
+      Math.floor(healthy / service.Spec.UpdateConfig.Parallelism) + 1,
+    );
+    const state = service.UpdateStatus.State;
+    const line = `${state || "updated"}: batch ${batch}/${
+      Math.ceil(total / service.Spec.UpdateConfig.Parallelism) || 1
+    }, ${current.length}/${total} replicas of version ${service.Version}, ${healthy} running`;
+    if (line !== said && tty()) console.error(`  ${line}`);
+    said = line;
+    if (state === "completed" || state === "") return service;
+    if (state === "rolled back" || state === "paused") {
+      throw new CliError(`service ${name}: ${service.UpdateStatus.Message}`);
+    }
+    if (Date.now() > deadline) {
+      throw new CliError(
+        `service ${name} is still ${state} after ${timeoutSeconds} s: ${service.UpdateStatus.Message} (it keeps going; see 'cube service ps ${name}')`,
+      );
+    }
+    await sleep(250);
+  }
+}
+
 function options(command: Command): Command {
   return command
     .option("--detach", "return at once instead of waiting for the replicas to run")
@@ -74,40 +146,19 @@ export function serviceCommand(): Command {
   );
 
   service.addCommand(
-    managerOption(options(taskOptions(
+    managerOption(options(updateOptions(taskOptions(
       new Command("create")
         .description("create a service: N replicas of an image, spread over the nodes")
         .argument("<name>", "the service's name (lowercase letters, digits and -)")
         .argument("<image>", "Docker image")
         .argument("[command...]", "command for the containers, after --")
-        .addOption(intOption("--replicas <n>", "how many copies to keep running").default(1))
-        .addOption(intOption("--update-parallelism <n>", "replicas replaced at once (default 1)"))
-        .addOption(numberOption("--update-delay <seconds>", "pause between update batches"))
-        .addOption(
-          numberOption("--update-monitor <seconds>", "how long a new replica must run (default 5)"),
-        )
-        .addOption(
-          new Option("--update-failure-action <action>", "when an update fails (default rollback)")
-            .choices(["rollback", "pause"]),
-        )
-        .addOption(
-          new Option("--update-order <order>", "stop-first (default) or start-first").choices([
-            "stop-first",
-            "start-first",
-          ]),
-        )
-        .option("--spread <label>", "spread replicas over this node label (default: over nodes)"),
-    ))).action(async (name: string, image: string, command: string[], flags: CreateFlags) => {
+        .addOption(intOption("--replicas <n>", "how many copies to keep running").default(1)),
+    )))).action(async (name: string, image: string, command: string[], flags: CreateFlags) => {
       const template = taskFromFlags(image, command, flags);
       const constraints = template.Constraints as string[] | undefined;
       delete template.Constraints;
       delete template.Name;
-      const update: Record<string, unknown> = {};
-      if (flags.updateParallelism) update.Parallelism = flags.updateParallelism;
-      if (flags.updateDelay !== undefined) update.Delay = flags.updateDelay;
-      if (flags.updateMonitor !== undefined) update.Monitor = flags.updateMonitor;
-      if (flags.updateFailureAction) update.FailureAction = flags.updateFailureAction;
-      if (flags.updateOrder) update.Order = flags.updateOrder;
+      const update = updateConfig(flags);
       using client = await connect(flags);
       const created = await client.createService({
         Name: name,
@@ -204,6 +255,82 @@ export function serviceCommand(): Command {
       },
     ),
   );
+
+  service.addCommand(
+    managerOption(options(updateOptions(taskOptions(
+      new Command("update")
+        .description(
+          "change a service: a new version, rolled out in batches (rolled back on failure)",
+        )
+        .argument("<name>")
+        .option("--image <image>", "a new image")
+        .addOption(intOption("--replicas <n>", "how many copies to keep running")),
+    )))).action(
+      async (name: string, flags: CreateFlags & { image?: string; replicas?: number }) => {
+        using client = await connect(flags);
+        const current = await client.service(name);
+        const given = taskFromFlags(flags.image ?? current.Spec.Task.Image, [], flags);
+        const template: Record<string, unknown> = { ...current.Spec.Task };
+        // Only what a flag set changes; env adds to (and replaces keys of) the current env.
+        for (const [key, value] of Object.entries(given)) {
+          if (key === "Name" || key === "Cmd" || key === "Constraints") continue;
+          if (key === "Env") {
+            const env = new Map(current.Spec.Task.Env.map((e) => [e.split("=")[0], e]));
+            for (const e of value as string[]) env.set(e.split("=")[0], e);
+            template.Env = [...env.values()];
+          } else template[key] = value;
+        }
+        const spec = {
+          Name: name,
+          Replicas: flags.replicas ?? current.Spec.Replicas,
+          Task: template,
+          UpdateConfig: { ...current.Spec.UpdateConfig, ...updateConfig(flags) },
+          Placement: {
+            Constraints: flags.constraint?.length
+              ? flags.constraint
+              : current.Spec.Placement.Constraints,
+            Spread: flags.spread ?? current.Spec.Placement.Spread,
+          },
+        };
+        const updated = await client.updateService(name, spec);
+        const result = flags.detach || updated.Version === current.Version
+          ? updated
+          : await followUpdate(client, name, updated.Version, flags.timeout);
+        if (flags.json) console.log(JSON.stringify(result, null, 2));
+        else console.log(`${name} version ${updated.Version}`);
+      },
+    ),
+  );
+
+  for (
+    const [verb, what] of [
+      ["rollback", "roll back to the previous spec, in batches"],
+      ["restart", "replace every replica in batches, with the same spec"],
+    ] as const
+  ) {
+    service.addCommand(
+      managerOption(options(new Command(verb).description(what).argument("<name>"))).action(
+        async (
+          name: string,
+          flags: ConnectionFlags & { detach?: boolean; timeout: number; json?: boolean },
+        ) => {
+          using client = await connect(flags);
+          const changed = await client.serviceAction(name, verb);
+          const result = flags.detach
+            ? changed
+            : await followUpdate(client, name, changed.Version, flags.timeout).catch((error) => {
+              // A rollback ends "rolled back": that is its success.
+              if (verb === "rollback" && /rolled back to version/.test(String(error.message))) {
+                return changed;
+              }
+              throw error;
+            });
+          if (flags.json) console.log(JSON.stringify(result, null, 2));
+          else console.log(`${name} version ${changed.Version}`);
+        },
+      ),
+    );
+  }
 
   service.addCommand(
     managerOption(

@@ -1,6 +1,12 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { startFleet } from "../sim/mod.ts";
-import { bytesOption, numberOption, onShutdown, secondsOption } from "./options.ts";
+import {
+  bytesOption,
+  numberOption,
+  onShutdown,
+  secondsOption,
+  secondsOrZeroOption,
+} from "./options.ts";
 
 interface SimFlags {
   manager: string;
@@ -66,14 +72,7 @@ export function simCommand(): Command {
       bytesOption("--disk <size>", "disk each node offers").default(100 * 1024 ** 3, "100g"),
     )
     .addOption(
-      new Option("--start-delay <seconds>", "how long a simulated start takes")
-        .argParser((value: string) => {
-          const n = Number(value);
-          if (!Number.isFinite(n) || n < 0) {
-            throw new InvalidArgumentError(`"${value}" is not a number of seconds (0 or more)`);
-          }
-          return n;
-        }).default(0),
+      secondsOrZeroOption("--start-delay <seconds>", "how long a simulated start takes").default(0),
     )
     .addOption(
       secondsOption("--heartbeat-interval <seconds>", "seconds between heartbeats").default(1),

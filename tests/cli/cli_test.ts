@@ -473,7 +473,10 @@ Deno.test("cube sim joins simulated nodes to a manager; cube run places tasks on
   assert.equal(stop.stdout.trim(), `${ids[0]} Completed`);
 
   // A service: created and waited for, listed, its tasks, scaled, removed.
-  const created = await cube(["service", "create", "web", "any/image", "--replicas", "6"], env);
+  const created = await cube([
+    ...["service", "create", "web", "any/image", "--replicas", "6"],
+    ...["--update-parallelism", "2", "--update-monitor", "0"],
+  ], env);
   assert.equal(created.code, 0, created.stderr);
   assert.equal(created.stdout.trim(), "web");
   assert.match((await cube(["service", "ls"], env)).stdout, /^web\s+6\/6\s+any\/image\s+1\s+-\s/m);
@@ -488,6 +491,23 @@ Deno.test("cube sim joins simulated nodes to a manager; cube run places tasks on
   const inspect = JSON.parse((await cube(["service", "inspect", "web"], env)).stdout);
   assert.equal(inspect.Spec.Replicas, 2);
   assert.equal(inspect.Spec.Task.Image, "any/image");
+  const update = await cube(
+    ["service", "update", "web", "--env", "V=2", "--image", "other/image"],
+    env,
+  );
+  assert.equal(update.stdout.trim(), "web version 2", update.stderr);
+  const v2 = JSON.parse((await cube(["service", "inspect", "web"], env)).stdout);
+  assert.deepEqual([v2.Spec.Task.Image, v2.Spec.Task.Env, v2.UpdateStatus.State], [
+    "other/image",
+    ["V=2"],
+    "completed",
+  ]);
+  assert.equal((await cube(["service", "rollback", "web"], env)).stdout.trim(), "web version 3");
+  assert.match(
+    (await cube(["service", "ls"], env)).stdout,
+    /^web\s+2\/2\s+any\/image\s+3\s+rolled back\s/m,
+  );
+  assert.equal((await cube(["service", "restart", "web"], env)).stdout.trim(), "web version 4");
   assert.equal((await cube(["service", "rm", "web"], env)).stdout.trim(), "web removed");
   const missing = await cube(["service", "ps", "web"], env);
   assert.equal(missing.code, 1);
