@@ -291,7 +291,8 @@ export class Manager {
 
   /**
    * An operator's change to a node: its availability and its labels. A node set to
-   * `drain` has its tasks stopped, each with the reason in its history.
+   * `drain` has its tasks stopped, each with the reason in its history; a service's
+   * replicas first move elsewhere (the services' reconcile does it).
    */
   async updateNode(
     name: string,
@@ -302,11 +303,12 @@ export class Manager {
     if (node.Availability === "drain") {
       const reason = `stopped: node ${name} is draining`;
       const active = [...this.tasks.onNode(name)].filter((t) =>
-        !isTerminal(t.State) && this.tasks.desired(t.ID) === "run"
+        !t.Service && !isTerminal(t.State) && this.tasks.desired(t.ID) === "run"
       );
       await settledOrThrow(active.map((t) => this.stop(t.ID, reason)));
     }
     this.wake();
+    this.services.wake();
     return this.listNodes().find((n) => n.Name === name)!;
   }
 

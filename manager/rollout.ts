@@ -74,3 +74,24 @@ export function nextStep(
     ? { ...WAIT, start: batch.map(slotOf) }
     : { ...WAIT, stop: batch };
 }
+
+/**
+ * Replicas on draining nodes move before they stop: a new replica starts in the same slot
+ * elsewhere, and the old one stops once the new one runs; at most `Parallelism` of a
+ * service move at once, so the service never drops below its replica count.
+ */
+export function drainStep(
+  service: Service,
+  live: readonly Task[],
+  draining: (node: string) => boolean,
+): RolloutStep {
+  const leaving = live.filter((t) => t.Node && draining(t.Node));
+  if (leaving.length === 0) return WAIT;
+  const staying = live.filter((t) => !t.Node || !draining(t.Node));
+  const moved = new Set(staying.filter((t) => t.State === State.Running).map(slotOf));
+  const stop = leaving.filter((t) => moved.has(slotOf(t)));
+  const starting = new Set(staying.filter((t) => t.State !== State.Running).map(slotOf));
+  const waiting = leaving.filter((t) => !moved.has(slotOf(t)) && !starting.has(slotOf(t)));
+  const room = Math.max(0, service.Spec.UpdateConfig.Parallelism - starting.size);
+  return { stop, start: waiting.slice(0, room).map(slotOf) };
+}

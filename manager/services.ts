@@ -35,7 +35,7 @@ import {
   type Task,
 } from "../task/mod.ts";
 import type { Manager } from "./manager.ts";
-import { nextStep } from "./rollout.ts";
+import { drainStep, nextStep } from "./rollout.ts";
 
 const TICK_MS = 500;
 /** Replicas submitted at once. */
@@ -292,6 +292,10 @@ export class Services {
     this.#services.set(service.Name, service);
   }
 
+  #draining(node: string): boolean {
+    return this.manager.nodes.get(node)?.Availability === "drain";
+  }
+
   /** Whether a replica counts towards its service: wanted, and running or about to. */
   #live(task: Task): boolean {
     if (this.manager.tasks.desired(task.ID) !== "run") return false;
@@ -358,9 +362,19 @@ export class Services {
         // The next pass counts what this step did.
         if (this.#batchAt.get(service.Name) === now) continue;
       }
+      const drain = drainStep(service, live, (node) => this.#draining(node));
+      if (drain.stop.length || drain.start.length) {
+        const reason = (t: Task) => `stopped: moved off node ${t.Node}, which is draining`;
+        work.push(settledOrThrow([
+          ...drain.stop.map((t) => this.manager.stop(t.ID, reason(t))),
+          this.#submit(service, drain.start),
+        ]));
+      }
       const want = service.Spec.Replicas;
-      // start-first runs up to Parallelism new replicas beside old ones.
-      const most = updating && service.Spec.UpdateConfig.Order === "start-first"
+      // start-first and moves off draining nodes run up to Parallelism new replicas beside
+      // old ones.
+      const moving = live.some((t) => t.Node && this.#draining(t.Node));
+      const most = moving || (updating && service.Spec.UpdateConfig.Order === "start-first")
         ? want + service.Spec.UpdateConfig.Parallelism
         : want;
       if (live.some((t) => t.State === State.Running)) this.#backoff.delete(service.Name);

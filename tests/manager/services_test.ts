@@ -263,3 +263,42 @@ Deno.test("an update to a replica that fails its health check rolls back on its 
   const paused = await rollout(cluster, "web", "paused");
   assert.match(paused.final.UpdateStatus.Message, /^update to version 4 paused: web\.\d Failed: /);
 });
+
+Deno.test("a drain moves a service's replicas off the node, never below the replica count", async () => {
+  await using cluster = await startCluster({ workers: 2 });
+  const [first, second] = [...cluster.workers.keys()];
+  await request(`${cluster.url}/services`, {
+    body: { Name: "web", Replicas: 4, Task: { Image: SLEEP_IMAGE } },
+  });
+  const before = await running(cluster, "web", 4);
+  assert.equal(before.filter((t) => t.Node === first).length, 2);
+  const alone = await cluster.submit({
+    Name: "alone",
+    Image: SLEEP_IMAGE,
+    Constraints: [`node.name==${first}`],
+  });
+  await cluster.waitForState(alone.ID, State.Running);
+
+  await request(`${cluster.url}/nodes/${first}`, {
+    method: "PATCH",
+    body: { Availability: "drain" },
+  });
+  let fewest = Infinity;
+  const after = await waitFor("every replica to be off the drained node", async () => {
+    const s = await service(cluster, "web");
+    const up = s.Tasks.filter((t) => t.State === State.Running);
+    fewest = Math.min(fewest, up.length);
+    return up.length === 4 && s.Live === 4 && up.every((t) => t.Node === second) ? up : undefined;
+  }, { timeoutMs: 30_000, intervalMs: 50 });
+  assert.ok(fewest >= 4, `fewest Running during the drain: ${fewest}`);
+  assert.deepEqual(after.map((t) => t.Name).sort(), ["web.1", "web.2", "web.3", "web.4"]);
+  const moved = before.find((t) => t.Node === first)!;
+  const history = (await request(`${cluster.url}/tasks/${moved.ID}/events`)).body;
+  assert.ok(
+    history.some((e: { Message: string }) =>
+      e.Message === `stopped: moved off node ${first}, which is draining`
+    ),
+  );
+  // A task on its own is stopped, and says why.
+  await cluster.waitForState(alone.ID, State.Completed);
+});
