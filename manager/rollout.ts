@@ -29,9 +29,17 @@ export interface RolloutStep {
 
 const WAIT: RolloutStep = { stop: [], start: [] };
 
-/** Whether a new replica has run for the monitor period (a failing health check fails it). */
+/**
+ * Whether a new replica has run long enough to count: the monitor period, or, when it has
+ * a health check, as long as that check needs to fail it, if longer (a failing check
+ * fails the replica, which fails the update).
+ */
 export function settled(task: Task, monitorMs: number, now: number): boolean {
-  return task.State === State.Running && now - Date.parse(task.StartTime) >= monitorMs;
+  const health = task.HealthCheck
+    ? (task.Health.Interval * task.Health.FailureThreshold + task.Health.Timeout) * 1000
+    : 0;
+  return task.State === State.Running &&
+    now - Date.parse(task.StartTime) >= Math.max(monitorMs, health);
 }
 
 export function nextStep(

@@ -162,7 +162,7 @@ const WEB = {
   Image: "cube-test/http",
   ExposedPorts: { "80/tcp": {} },
   HealthCheck: "/health",
-  Health: { Interval: 0.5, FailureThreshold: 1 },
+  Health: { Interval: 0.5, Timeout: 0.5, FailureThreshold: 1 },
 };
 
 /** Polls the service until its update settles, noting the fewest replicas Running meanwhile. */
