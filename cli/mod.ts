@@ -12,7 +12,7 @@ import { logsCommand, runCommand, statusCommand, stopCommand } from "./task_comm
 import { simCommand } from "./sim_command.ts";
 import { workerCommand } from "./worker_command.ts";
 import { nodeCommand, nodesCommand } from "./node_commands.ts";
-import { serviceCommand } from "./service_commands.ts";
+import { applyCommand, serviceCommand } from "./service_commands.ts";
 import { contextCommand, loginCommand, tokenCommand } from "./token_commands.ts";
 
 export function createProgram(): Command {
@@ -30,6 +30,7 @@ export function createProgram(): Command {
     .addCommand(nodesCommand())
     .addCommand(nodeCommand())
     .addCommand(serviceCommand())
+    .addCommand(applyCommand())
     .addCommand(tokenCommand())
     .addCommand(loginCommand())
     .addCommand(contextCommand())

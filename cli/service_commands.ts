@@ -345,3 +345,53 @@ export function serviceCommand(): Command {
 
   return service;
 }
+
+/** `cube apply -f service.json`: create the service, or change it to match the file. */
+export function applyCommand(): Command {
+  return managerOption(options(
+    new Command("apply")
+      .description("create a service from a spec file, or update it to match (idempotent)")
+      .requiredOption("-f, --file <path>", "a service spec, JSON ('-' for stdin)"),
+  )).action(
+    async (
+      flags: ConnectionFlags & { file: string; detach?: boolean; timeout: number; json?: boolean },
+    ) => {
+      let text: string;
+      try {
+        text = flags.file === "-"
+          ? await new Response(Deno.stdin.readable).text()
+          : await Deno.readTextFile(flags.file);
+      } catch (error) {
+        throw new CliError(`cannot read ${flags.file}: ${(error as Error).message}`);
+      }
+      let spec: Record<string, unknown>;
+      try {
+        spec = JSON.parse(text);
+      } catch (error) {
+        throw new CliError(`${flags.file} is not valid JSON: ${(error as Error).message}`);
+      }
+      const name = typeof spec?.Name === "string" ? spec.Name : "";
+      if (!name) throw new CliError(`${flags.file} has no Name: a service spec needs one`);
+      using client = await connect(flags);
+      const existing = await client.service(name).catch((error) => {
+        if (error instanceof CliError && /not found/.test(error.message)) return null;
+        throw error;
+      });
+      const applied = existing
+        ? await client.updateService(name, spec)
+        : await client.createService(spec);
+      const what = !existing
+        ? "created"
+        : applied.Version === existing.Version
+        ? (applied.Spec.Replicas === existing.Spec.Replicas ? "unchanged" : "scaled")
+        : `updated to version ${applied.Version}`;
+      const result = flags.detach
+        ? applied
+        : existing && applied.Version !== existing.Version
+        ? await followUpdate(client, name, applied.Version, flags.timeout)
+        : await converge(client, name, flags.timeout);
+      if (flags.json) console.log(JSON.stringify(result, null, 2));
+      else console.log(`${name} ${what}`);
+    },
+  );
+}

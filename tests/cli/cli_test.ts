@@ -508,6 +508,28 @@ Deno.test("cube sim joins simulated nodes to a manager; cube run places tasks on
     /^web\s+2\/2\s+any\/image\s+3\s+rolled back\s/m,
   );
   assert.equal((await cube(["service", "restart", "web"], env)).stdout.trim(), "web version 4");
+  // A spec file is the source of truth: apply creates, changes, and is idempotent.
+  const file = `${dir.path}/api.json`;
+  const spec = {
+    Name: "api",
+    Replicas: 2,
+    Task: { Image: "any/image" },
+    UpdateConfig: { Monitor: 0 },
+  };
+  await Deno.writeTextFile(file, JSON.stringify(spec));
+  assert.equal((await cube(["apply", "-f", file], env)).stdout.trim(), "api created");
+  assert.equal((await cube(["apply", "-f", file], env)).stdout.trim(), "api unchanged");
+  await Deno.writeTextFile(file, JSON.stringify({ ...spec, Task: { Image: "any/image:2" } }));
+  const applied = await cube(["apply", "-f", file], env);
+  assert.equal(applied.stdout.trim(), "api updated to version 2", applied.stderr);
+  await Deno.writeTextFile(
+    file,
+    JSON.stringify({ ...spec, Replicas: 3, Task: { Image: "any/image:2" } }),
+  );
+  assert.equal((await cube(["apply", "-f", file], env)).stdout.trim(), "api scaled");
+  assert.match((await cube(["service", "ls"], env)).stdout, /^api\s+3\/3\s+any\/image:2\s+2\s/m);
+  await Deno.writeTextFile(file, JSON.stringify({ ...spec, Replicas: "many" }));
+  assert.match((await cube(["apply", "-f", file], env)).stderr, /Invalid service: Replicas/);
   assert.equal((await cube(["service", "rm", "web"], env)).stdout.trim(), "web removed");
   const missing = await cube(["service", "ps", "web"], env);
   assert.equal(missing.code, 1);
