@@ -4,10 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { startWorker } from "../../roles/start.ts";
-import { State } from "../../task/mod.ts";
+import { State, type Task } from "../../task/mod.ts";
 import {
   containersOf,
   docker,
+  HTTP_IMAGE,
   removeContainersOf,
   SLEEP_IMAGE,
   uniqueName,
@@ -109,6 +110,81 @@ Deno.test("a manager killed with -9 resumes with nothing lost, nothing doubled, 
     assert.equal(nodes.filter((n: { Status: string }) => n.Status === "ready").length, 2);
     await second.stop();
   } finally {
+    for (const w of workers) await w.close();
+    for (const name of names) await removeContainersOf(name);
+  }
+});
+
+Deno.test("a manager killed with -9 in the middle of a rolling update finishes it after its restart", async () => {
+  await using dir = await tempDir();
+  const port = freePort();
+  const url = `https://127.0.0.1:${port}`;
+  const args = [
+    ...["manager", "-H", "127.0.0.1", "-p", String(port), "--dir", dir.path],
+    ...["--heartbeat-interval", "0.2", "--node-timeout", "3"],
+  ];
+  const names = [uniqueName("ru-a"), uniqueName("ru-b")];
+  const workers = [];
+  let manager = spawnCube(args);
+  try {
+    using _trusted = await trustManagerDir(url, dir.path, manager);
+    await waitForHealth(url, manager);
+    const joinToken = (await request(`${url}/tokens/join`)).body.Token;
+    for (const name of names) {
+      workers.push(
+        await startWorker({
+          host: "127.0.0.1",
+          publishIp: "127.0.0.1",
+          port: 0,
+          name,
+          dir: dir.path,
+          joinToken,
+          pull: "missing",
+          stopGrace: 1,
+          concurrency: 8,
+          manager: url,
+          heartbeatInterval: 0.2,
+          quiet: true,
+        }),
+      );
+    }
+    const task = {
+      Image: HTTP_IMAGE,
+      ExposedPorts: { "80/tcp": {} },
+      HealthCheck: "/health",
+      Health: { Interval: 0.5, Timeout: 0.5, FailureThreshold: 1 },
+    };
+    const spec = { Name: "web", Replicas: 3, Task: task, UpdateConfig: { Monitor: 2 } };
+    assert.equal((await request(`${url}/services`, { body: spec })).status, 201);
+    const replicas = () => request(`${url}/services/web`).then((r) => r.body);
+    await waitFor("3 replicas Running", async () => (await replicas()).Running === 3);
+    await request(`${url}/services/web`, {
+      method: "PUT",
+      body: { ...spec, Task: { ...task, Env: ["V=2"] } },
+    });
+    await waitFor("the first new replica Running", async () => {
+      const s = await replicas();
+      return s.Tasks.some((t: Task) => t.Version === 2 && t.State === State.Running);
+    });
+    await manager.kill();
+
+    manager = spawnCube(args);
+    await waitForHealth(url, manager);
+    const done = await waitFor("the update to complete", async () => {
+      const s = await replicas();
+      return s.UpdateStatus.State === "completed" ? s : undefined;
+    }, { timeoutMs: 60_000 });
+    const live = done.Tasks.filter((t: Task) => t.State === State.Running);
+    assert.equal(live.length, 3);
+    assert.ok(live.every((t: Task) => t.Version === 2 && t.Env[0] === "V=2"));
+    assert.deepEqual(live.map((t: Task) => t.Name).sort(), ["web.1", "web.2", "web.3"]);
+    const running = [];
+    for (const name of names) {
+      running.push(...(await containersOf(name)).filter((c) => c.State === "running"));
+    }
+    assert.equal(running.length, 3, "one container per replica, none doubled");
+  } finally {
+    await manager.stop();
     for (const w of workers) await w.close();
     for (const name of names) await removeContainersOf(name);
   }

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { State, type Task } from "../../task/mod.ts";
 import { startCluster, type TestCluster } from "../../testing/cluster.ts";
-import { SLEEP_IMAGE } from "../../testing/docker.ts";
+import { containersOf, SLEEP_IMAGE } from "../../testing/docker.ts";
 import { request, waitFor } from "../../testing/wait.ts";
 
 async function service(cluster: TestCluster, name: string) {
@@ -301,4 +301,30 @@ Deno.test("a drain moves a service's replicas off the node, never below the repl
   );
   // A task on its own is stopped, and says why.
   await cluster.waitForState(alone.ID, State.Completed);
+});
+
+Deno.test("a lost node's replicas are replaced elsewhere, and nothing runs twice when it returns", async () => {
+  await using cluster = await startCluster({ workers: 2 });
+  const [first, second] = [...cluster.workers.keys()];
+  await request(`${cluster.url}/services`, {
+    body: { Name: "web", Replicas: 4, Task: { Image: SLEEP_IMAGE } },
+  });
+  await running(cluster, "web", 4);
+  await cluster.crashWorker(first);
+  const moved = await waitFor("every replica Running on the node left", async () => {
+    const s = await service(cluster, "web");
+    const up = s.Tasks.filter((t) => t.State === State.Running);
+    return up.length === 4 && up.every((t) => t.Node === second) ? up : undefined;
+  }, { timeoutMs: 30_000 });
+  assert.deepEqual(moved.map((t) => t.Name).sort(), ["web.1", "web.2", "web.3", "web.4"]);
+
+  // Back, with its old containers still running: they are stopped, none counted twice.
+  await cluster.addWorker(first.replace(/^.*-/, ""));
+  await waitFor("the returned node's stale copies to stop", async () => {
+    const stale = (await containersOf(first)).filter((c) => c.State === "running");
+    return stale.length === 0;
+  }, { timeoutMs: 30_000 });
+  const s = await service(cluster, "web");
+  assert.equal(s.Live, 4);
+  assert.equal((await containersOf(second)).filter((c) => c.State === "running").length, 4);
 });
