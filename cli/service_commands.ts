@@ -35,30 +35,61 @@ interface CreateFlags extends TaskFlags, ConnectionFlags {
 
 const tty = () => Deno.stderr.isTerminal();
 
-/** Waits until the service runs exactly its replicas, telling the user how far it got. */
-async function converge(
+/**
+ * Polls a service until `look` says it is done (or failed), telling the user each new
+ * line of progress on a terminal; on timeout, says where it stands.
+ */
+async function watch(
   client: ManagerClient,
   name: string,
   timeoutSeconds: number,
+  look: (service: ServiceDetail) => { line: string; done?: boolean; failed?: string },
 ): Promise<ServiceDetail> {
   const deadline = Date.now() + timeoutSeconds * 1000;
   let said = "";
   for (;;) {
     const service = await client.service(name);
-    const line = `${service.Running}/${service.Desired} replicas running`;
+    const { line, done, failed } = look(service);
     if (line !== said && tty()) console.error(`  ${line}`);
     said = line;
-    if (service.Running === service.Desired && service.Live === service.Desired) return service;
+    if (failed) throw new CliError(`service ${name}: ${failed}`);
+    if (done) return service;
     if (Date.now() > deadline) {
       const waiting = service.Tasks.find((t) => t.State === State.Pending && t.Error);
       throw new CliError(
-        `service ${name} has ${line} after ${timeoutSeconds} s${
+        `service ${name}: ${line} after ${timeoutSeconds} s${
           waiting ? `; ${waiting.Name}: ${waiting.Error}` : ""
         } (it keeps going; see 'cube service ps ${name}')`,
       );
     }
     await sleep(250);
   }
+}
+
+/** Waits until the service runs exactly its replicas. */
+function converge(client: ManagerClient, name: string, timeoutSeconds: number) {
+  return watch(client, name, timeoutSeconds, (s) => ({
+    line: `${s.Running}/${s.Desired} replicas running`,
+    done: s.Running === s.Desired && s.Live === s.Desired,
+  }));
+}
+
+/** Waits until the service's update is over, batch by batch; fails unless it completed. */
+function followUpdate(client: ManagerClient, name: string, timeoutSeconds: number) {
+  return watch(client, name, timeoutSeconds, (s) => {
+    const parallelism = s.Spec.UpdateConfig.Parallelism;
+    const current = s.Tasks.filter((t) => t.State <= State.Running && t.Version === s.Version);
+    const healthy = current.filter((t) => t.State === State.Running).length;
+    const batches = Math.max(1, Math.ceil(s.Desired / parallelism));
+    const batch = Math.min(batches, Math.floor(healthy / parallelism) + 1);
+    const state = s.UpdateStatus.State;
+    return {
+      line: `${state || "updated"}: batch ${batch}/${batches}, ${current.length}/${s.Desired} ` +
+        `replicas of version ${s.Version}, ${healthy} running`,
+      done: state === "completed" || state === "",
+      failed: state === "rolled back" || state === "paused" ? s.UpdateStatus.Message : undefined,
+    };
+  });
 }
 
 /** The update settings the flags give. */
@@ -93,44 +124,6 @@ function updateOptions(command: Command): Command {
       ]),
     )
     .option("--spread <label>", "spread replicas over this node label (default: over nodes)");
-}
-
-/** Waits until the service's update is over, telling the user batch by batch; fails unless completed. */
-async function followUpdate(
-  client: ManagerClient,
-  name: string,
-  version: number,
-  timeoutSeconds: number,
-): Promise<ServiceDetail> {
-  const deadline = Date.now() + timeoutSeconds * 1000;
-  let said = "";
-  for (;;) {
-    const service = await client.service(name);
-    const live = service.Tasks.filter((t) => t.State <= State.Running && t.Version >= version);
-    const current = live.filter((t) => t.Version === service.Version);
-    const healthy = current.filter((t) => t.State === State.Running).length;
-    const total = service.Desired;
-    const batch = Math.min(
-      Math.ceil(total / service.Spec.UpdateConfig.Parallelism),
-      Math.floor(healthy / service.Spec.UpdateConfig.Parallelism) + 1,
-    );
-    const state = service.UpdateStatus.State;
-    const line = `${state || "updated"}: batch ${batch}/${
-      Math.ceil(total / service.Spec.UpdateConfig.Parallelism) || 1
-    }, ${current.length}/${total} replicas of version ${service.Version}, ${healthy} running`;
-    if (line !== said && tty()) console.error(`  ${line}`);
-    said = line;
-    if (state === "completed" || state === "") return service;
-    if (state === "rolled back" || state === "paused") {
-      throw new CliError(`service ${name}: ${service.UpdateStatus.Message}`);
-    }
-    if (Date.now() > deadline) {
-      throw new CliError(
-        `service ${name} is still ${state} after ${timeoutSeconds} s: ${service.UpdateStatus.Message} (it keeps going; see 'cube service ps ${name}')`,
-      );
-    }
-    await sleep(250);
-  }
 }
 
 function options(command: Command): Command {
@@ -295,7 +288,7 @@ export function serviceCommand(): Command {
         const updated = await client.updateService(name, spec);
         const result = flags.detach || updated.Version === current.Version
           ? updated
-          : await followUpdate(client, name, updated.Version, flags.timeout);
+          : await followUpdate(client, name, flags.timeout);
         if (flags.json) console.log(JSON.stringify(result, null, 2));
         else console.log(`${name} version ${updated.Version}`);
       },
@@ -318,7 +311,7 @@ export function serviceCommand(): Command {
           const changed = await client.serviceAction(name, verb);
           const result = flags.detach
             ? changed
-            : await followUpdate(client, name, changed.Version, flags.timeout).catch((error) => {
+            : await followUpdate(client, name, flags.timeout).catch((error) => {
               // A rollback ends "rolled back": that is its success.
               if (verb === "rollback" && /rolled back to version/.test(String(error.message))) {
                 return changed;
@@ -388,7 +381,7 @@ export function applyCommand(): Command {
       const result = flags.detach
         ? applied
         : existing && applied.Version !== existing.Version
-        ? await followUpdate(client, name, applied.Version, flags.timeout)
+        ? await followUpdate(client, name, flags.timeout)
         : await converge(client, name, flags.timeout);
       if (flags.json) console.log(JSON.stringify(result, null, 2));
       else console.log(`${name} ${what}`);

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { startWorker } from "../../roles/start.ts";
 import { State, type Task } from "../../task/mod.ts";
+import { testWorkerSettings } from "../../testing/cluster.ts";
 import {
   containersOf,
   docker,
@@ -42,20 +43,7 @@ Deno.test("a manager killed with -9 resumes with nothing lost, nothing doubled, 
     const joinToken = (await request(`${url}/tokens/join`)).body.Token;
     for (const name of names) {
       workers.push(
-        await startWorker({
-          host: "127.0.0.1",
-          port: 0,
-          name,
-          dir: dir.path,
-          joinToken,
-          publishIp: "127.0.0.1",
-          pull: "missing",
-          stopGrace: 1,
-          concurrency: 8,
-          manager: url,
-          heartbeatInterval: 0.2,
-          quiet: true,
-        }),
+        await startWorker(testWorkerSettings(name, dir.path, { manager: url, joinToken })),
       );
     }
     await waitFor("both workers to join", async () => {
@@ -132,20 +120,7 @@ Deno.test("a manager killed with -9 in the middle of a rolling update finishes i
     const joinToken = (await request(`${url}/tokens/join`)).body.Token;
     for (const name of names) {
       workers.push(
-        await startWorker({
-          host: "127.0.0.1",
-          publishIp: "127.0.0.1",
-          port: 0,
-          name,
-          dir: dir.path,
-          joinToken,
-          pull: "missing",
-          stopGrace: 1,
-          concurrency: 8,
-          manager: url,
-          heartbeatInterval: 0.2,
-          quiet: true,
-        }),
+        await startWorker(testWorkerSettings(name, dir.path, { manager: url, joinToken })),
       );
     }
     const task = {
