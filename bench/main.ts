@@ -19,9 +19,18 @@ import { healing } from "./scenarios/healing.ts";
 import { scale } from "./scenarios/scale.ts";
 import { schedulerThroughput } from "./scenarios/scheduler.ts";
 import { securityCost } from "./scenarios/security.ts";
+import { services } from "./scenarios/services.ts";
 import { submitToRunning } from "./scenarios/submit.ts";
 
-const SCENARIOS = ["submit", "healing", "scheduler", "scale", "api", "security"] as const;
+const SCENARIOS = [
+  "submit",
+  "healing",
+  "scheduler",
+  "scale",
+  "api",
+  "security",
+  "services",
+] as const;
 type Scenario = typeof SCENARIOS[number];
 
 function fail(message: string): never {
@@ -87,6 +96,7 @@ const runs: Record<Scenario, () => Promise<Section[]>> = {
   },
   api: async () => [await apiThroughput({ quick })],
   security: async () => [await securityCost({ quick })],
+  services: async () => [await services({ quick, nodes, replicas: tasks })],
 };
 
 const cpu = (await Deno.readTextFile("/proc/cpuinfo").catch(() => ""))

@@ -40,6 +40,7 @@ import {
 import { collect } from "./collector.ts";
 import * as moves from "./moves.ts";
 import { type HeartbeatOutcome, NodeRegistry } from "./nodes.ts";
+import { Outbox } from "./outbox.ts";
 import { Services } from "./services.ts";
 import { spreadAmong } from "./spread.ts";
 import { allocate } from "./policy.ts";
@@ -122,6 +123,7 @@ export class Manager {
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #log: (message: string) => void;
   readonly #watch: NodeWatch;
+  readonly #outbox: Outbox;
   readonly #static: string[];
   #wake: (() => void) | null = null;
   #woken = false;
@@ -152,6 +154,13 @@ export class Manager {
     });
     this.#log = options.log ?? ((m) => console.log(`[manager] ${m}`));
     this.services = new Services(this, options.db.store<Service>("services"), this.#log);
+    this.#outbox = new Outbox(
+      (node) => this.nodes.client(node),
+      (task) => this.#toSend(task),
+      (task) => this.#sendRun(task),
+      (work) => this.#track(work),
+      this.clock,
+    );
     this.#static = options.workers ?? [];
     this.#watch = new NodeWatch(
       this.nodes,
@@ -479,7 +488,9 @@ export class Manager {
       // the task's newest version, so a stop that came first wins.
       const placing = this.tasks.change(id, moves.place(node.Name, this.scheduler.name));
       changes.push(placing.then((stored) => {
-        if (stored?.State === State.Scheduled && stored.Node === node.Name) this.#sendRun(stored);
+        if (stored?.State === State.Scheduled && stored.Node === node.Name) {
+          this.#outbox.add(stored);
+        }
       }, (error) => {
         // Not stored (the store failed): it stays Pending and is tried again.
         if (this.tasks.get(id)?.State === State.Pending) this.#pending.add(id);
@@ -491,6 +502,15 @@ export class Manager {
   }
 
   /** Sends a task to its node, retrying briefly; on failure the task goes back in line. */
+  /** The task as it is now, when it is still to be sent as `task` was (same placement). */
+  #toSend(task: Task): Task | null {
+    const now = this.tasks.get(task.ID);
+    return now?.State === State.Scheduled && now.Placement === task.Placement &&
+        this.tasks.desired(task.ID) === "run" && !this.#sending.has(task.ID)
+      ? now
+      : null;
+  }
+
   #sendRun(task: Task): void {
     if (this.#sending.has(task.ID)) return;
     this.#sending.add(task.ID);

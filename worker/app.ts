@@ -11,6 +11,9 @@ import { parseTaskEvent, parseTaskId } from "../task/mod.ts";
 import { requireManager } from "../security/mod.ts";
 import type { NodeAgent } from "./agent.ts";
 
+/** Tasks in one batch from the manager. */
+const MAX_BATCH = 256;
+
 /**
  * `shutdown` ends open log streams, which `server.shutdown()` would otherwise wait for.
  * A joined worker passes `managerCredential`: then every route but `GET /health` takes
@@ -26,7 +29,25 @@ export function createWorkerApp(
   const routes = new Hono();
 
   routes.post("/tasks", async (c) => {
-    const event = parseTaskEvent(await readJson(c));
+    const body = await readJson(c);
+    if (Array.isArray(body)) {
+      // The manager's batch: an answer per task, in order; one bad task spoils nothing.
+      if (body.length > MAX_BATCH) {
+        throw new CubeError(400, `A batch holds at most ${MAX_BATCH} tasks, not ${body.length}`);
+      }
+      return c.json(
+        await Promise.all(body.map(async (item) => {
+          try {
+            const { task, created } = await worker.submit(parseTaskEvent(item));
+            return { Status: created ? 201 : 200, Task: task };
+          } catch (error) {
+            if (!(error instanceof CubeError)) throw error;
+            return { Status: error.status, Message: error.message };
+          }
+        })),
+      );
+    }
+    const event = parseTaskEvent(body);
     const { task, created } = await worker.submit(event);
     return c.json(task, created ? 201 : 200);
   });

@@ -291,3 +291,30 @@ Deno.test("a worker whose store fails answers 503 and says degraded, stores noth
   assert.equal((await request(`${w.url}/tasks`, { body: accepted })).status, 201);
   await waitForState(w, accepted.Task.ID, State.Running);
 });
+
+Deno.test("POST /tasks with an array (the manager's batch) answers each task in order; one bad task spoils nothing", async () => {
+  await using w = await startTestWorker();
+  const event = (task: Record<string, unknown>) => ({
+    ID: crypto.randomUUID(),
+    State: State.Running,
+    Task: { ID: crypto.randomUUID(), State: State.Scheduled, Image: SLEEP_IMAGE, ...task },
+  });
+  const good = [event({ Name: "b1" }), event({ Name: "b2" })];
+  const { status, body } = await request(`${w.url}/tasks`, {
+    body: [good[0], event({ Image: "" }), good[1]],
+  });
+  assert.equal(status, 200);
+  assert.deepEqual(body.map((r: { Status: number }) => r.Status), [201, 400, 201]);
+  assert.match(body[1].Message, /Image/);
+  for (const e of good) {
+    await waitFor(`${e.Task.ID} Running`, async () => {
+      return (await request(`${w.url}/tasks/${e.Task.ID}`)).body.State === State.Running;
+    });
+  }
+  // Sent again, they are already running: 200 each, nothing doubled.
+  const again = await request(`${w.url}/tasks`, { body: good });
+  assert.deepEqual(again.body.map((r: { Status: number }) => r.Status), [200, 200]);
+  assert.equal((await containersOf(w.name)).length, 2);
+  const tooMany = await request(`${w.url}/tasks`, { body: Array(257).fill({}) });
+  assert.equal(tooMany.status, 400);
+});
