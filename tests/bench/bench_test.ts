@@ -34,6 +34,8 @@ Deno.test("every benchmark scenario runs in quick mode and prints its table", as
       /Running in the manager \/ started on nodes +500 \/ 500/,
       /== API throughput/,
       /== What TLS, tokens and the slow-client guard cost/,
+      /== Services: a rolling update of 4 replicas; 500 replicas on 50 simulated nodes/,
+      /fewest replicas Running during it\s+\d of 4\s+≥ 2: met/,
       /GET \/tasks\/\{id\} requests\/s\s+\d+\s+\d+\s+[\d.]+x/,
       /GET \/tasks\/\{id\} +\d+ /,
     ]
@@ -52,7 +54,7 @@ Deno.test("the bench refuses an unknown scenario or a bad size with one line", a
   assert.equal(unknown.code, 2);
   assert.equal(
     unknown.stderr.trim(),
-    'bench: unknown scenario "speed" (expected: submit, healing, scheduler, scale, api, security)',
+    'bench: unknown scenario "speed" (expected: submit, healing, scheduler, scale, api, security, services)',
   );
   const bad = await bench(["--n", "ten"]);
   assert.equal(bad.code, 2);
