@@ -16,6 +16,7 @@ import {
   type Tokens,
 } from "../security/mod.ts";
 import {
+  maskedEnv,
   MAX_REPORT_BYTES,
   parseHeartbeat,
   parseNodeName,
@@ -35,7 +36,7 @@ export const MAX_LOG_STREAMS_PER_TOKEN = 8;
 /** What a reader sees of a task's environment: names, not values (they hold secrets). */
 export function maskEnv(task: Task): Task {
   if (!task.Env?.length) return task;
-  return { ...task, Env: task.Env.map((entry) => `${entry.split("=")[0]}=***`) };
+  return { ...task, Env: maskedEnv(task.Env) };
 }
 
 /** Routes that need no token: health (which tells nothing secret) and the join routes. */
@@ -228,7 +229,7 @@ export function createManagerApp(
     });
   });
 
-  routes.route("/", createServiceRoutes(manager.services));
+  routes.route("/", createServiceRoutes(manager.services, reader));
   if (security) {
     routes.route("/", createSecurityRoutes(security));
     return createApi("manager", routes, {

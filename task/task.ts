@@ -163,6 +163,11 @@ export function finishedAt(task: Pick<Task, "FinishTime" | "CreateTime">): numbe
   return Date.parse(isZeroTime(task.FinishTime) ? task.CreateTime : task.FinishTime);
 }
 
+/** Environment entries with their values hidden (`PASSWORD=***`): what a reader sees. */
+export function maskedEnv(env: readonly string[]): string[] {
+  return env.map((entry) => `${entry.split("=")[0]}=***`);
+}
+
 /** A short, human name for logs and messages: `"web" (3f2a9c1e)`. */
 export function describeTask(task: Pick<Task, "ID" | "Name">): string {
   return task.Name ? `"${task.Name}" (${task.ID.slice(0, 8)})` : `${task.ID.slice(0, 8)}`;

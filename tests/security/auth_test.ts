@@ -143,6 +143,14 @@ Deno.test("every route answers each kind of caller as its role says, and a refus
   const listed = (await request(`${url}/tasks`, { token: reader.Token })).body;
   assert.deepEqual(listed[0].Env, ["PASSWORD=***"]);
   assert.deepEqual((await cluster.task(task.ID)).Env, ["PASSWORD=s3cret"], "an operator sees it");
+  await request(`${url}/services`, {
+    body: { Name: "secretive", Replicas: 0, Task: { Image: SLEEP_IMAGE, Env: ["KEY=v"] } },
+  });
+  const asReader = (await request(`${url}/services/secretive`, { token: reader.Token })).body;
+  assert.deepEqual(asReader.Spec.Task.Env, ["KEY=***"]);
+  const listedServices = (await request(`${url}/services`, { token: reader.Token })).body;
+  assert.deepEqual(listedServices[0].Spec.Task.Env, ["KEY=***"]);
+  assert.deepEqual((await request(`${url}/services/secretive`)).body.Spec.Task.Env, ["KEY=v"]);
   // Nothing secret in what the API says about tokens.
   const listing = JSON.stringify((await request(`${url}/tokens`)).body);
   for (const secret of [reader.Token, operator.Token, cluster.adminToken, node]) {
