@@ -244,7 +244,7 @@ export class Services {
 
   /** One step of a service's rolling update. */
   async #roll(service: Service, live: Task[], now: number): Promise<void> {
-    const failures = this.manager.tasks.list().filter((t) =>
+    const failures = [...this.manager.tasks.values()].filter((t) =>
       t.Service === service.Name && t.Version === service.Version && t.State === State.Failed &&
       this.manager.tasks.desired(t.ID) === "run"
     );
