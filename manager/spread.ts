@@ -26,9 +26,21 @@ export function spreadAmong(
       const value = node.Labels?.[label] ?? "";
       byValue.set(value, (byValue.get(value) ?? 0) + (counts.get(node.Name) ?? 0));
     }
-    const fewest = Math.min(...pool.map((n) => byValue.get(n.Labels?.[label] ?? "") ?? 0));
-    pool = pool.filter((n) => (byValue.get(n.Labels?.[label] ?? "") ?? 0) === fewest);
+    pool = fewest(pool, (n) => byValue.get(n.Labels?.[label] ?? "") ?? 0);
   }
-  const fewest = Math.min(...pool.map((n) => counts.get(n.Name) ?? 0));
-  return pool.filter((n) => (counts.get(n.Name) ?? 0) === fewest);
+  return fewest(pool, (n) => counts.get(n.Name) ?? 0);
+}
+
+/** The nodes with the lowest `count`, in one pass (this runs for every replica placed). */
+function fewest(nodes: Node[], count: (node: Node) => number): Node[] {
+  let lowest = Infinity;
+  let out: Node[] = [];
+  for (const node of nodes) {
+    const n = count(node);
+    if (n < lowest) {
+      lowest = n;
+      out = [node];
+    } else if (n === lowest) out.push(node);
+  }
+  return out;
 }
