@@ -87,13 +87,15 @@ export async function resolveConnection(flags: ConnectionFlags): Promise<Connect
   const context = config.Current ? config.Contexts[config.Current] : undefined;
   const manager = flags.manager ?? context?.Manager ?? DEFAULT_MANAGER;
   const ours = context && sameManager(context.Manager, manager) ? context : undefined;
-  let caPem = ours?.Ca;
-  if (flags.ca) {
-    try {
-      caPem = await Deno.readTextFile(flags.ca);
-    } catch (error) {
-      throw new CliError(`cannot read the CA file ${flags.ca}: ${(error as Error).message}`);
-    }
-  }
+  const caPem = flags.ca ? await readCaFile(flags.ca) : ours?.Ca;
   return { manager, token: flags.token ?? ours?.Token, caPem };
+}
+
+/** The cluster CA certificate a `--ca` flag names. */
+export async function readCaFile(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw new CliError(`cannot read the CA file ${path}: ${(error as Error).message}`);
+  }
 }

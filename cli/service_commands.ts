@@ -15,6 +15,7 @@ import { intOption, numberOption, secondsOrZeroOption } from "./options.ts";
 import {
   connect,
   managerOption,
+  readJsonFile,
   type TaskFlags,
   taskFromFlags,
   taskOptions,
@@ -349,20 +350,7 @@ export function applyCommand(): Command {
     async (
       flags: ConnectionFlags & { file: string; detach?: boolean; timeout: number; json?: boolean },
     ) => {
-      let text: string;
-      try {
-        text = flags.file === "-"
-          ? await new Response(Deno.stdin.readable).text()
-          : await Deno.readTextFile(flags.file);
-      } catch (error) {
-        throw new CliError(`cannot read ${flags.file}: ${(error as Error).message}`);
-      }
-      let spec: Record<string, unknown>;
-      try {
-        spec = JSON.parse(text);
-      } catch (error) {
-        throw new CliError(`${flags.file} is not valid JSON: ${(error as Error).message}`);
-      }
+      const spec = await readJsonFile(flags.file, "service file") as Record<string, unknown>;
       const name = typeof spec?.Name === "string" ? spec.Name : "";
       if (!name) throw new CliError(`${flags.file} has no Name: a service spec needs one`);
       using client = await connect(flags);

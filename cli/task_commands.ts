@@ -111,20 +111,21 @@ interface RunFlags extends TaskFlags {
   ca?: string;
 }
 
-async function readTaskFile(path: string): Promise<unknown> {
+/** A JSON file (`-`: stdin) the user named: a `task file`, a `service file`. */
+export async function readJsonFile(path: string, what: string): Promise<unknown> {
   let text: string;
   try {
     text = path === "-"
       ? await new Response(Deno.stdin.readable).text()
       : await Deno.readTextFile(path);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) throw new CliError(`task file "${path}" not found`);
-    throw new CliError(`cannot read task file "${path}": ${(error as Error).message}`);
+    if (error instanceof Deno.errors.NotFound) throw new CliError(`${what} "${path}" not found`);
+    throw new CliError(`cannot read ${what} "${path}": ${(error as Error).message}`);
   }
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new CliError(`task file "${path}" is not valid JSON: ${(error as Error).message}`);
+    throw new CliError(`${what} "${path}" is not valid JSON: ${(error as Error).message}`);
   }
 }
 
@@ -227,7 +228,7 @@ export function runCommand(): Command {
     if (!flags.file && !image) throw new CliError("nothing to run: give an IMAGE or -f task.json");
     if (flags.file && image) throw new CliError("give either an IMAGE or -f task.json, not both");
     const body = flags.file
-      ? await readTaskFile(flags.file)
+      ? await readJsonFile(flags.file, "task file")
       : taskFromFlags(image!, command, flags);
     using client = await connect(flags);
     const submitted = await client.submit(body);

@@ -8,7 +8,7 @@
 import { Command, Option } from "commander";
 import { ROLES } from "../security/mod.ts";
 import { CliError, ManagerClient } from "./client.ts";
-import { configPath, loadConfig, putContext, saveConfig } from "./config.ts";
+import { configPath, loadConfig, putContext, readCaFile, saveConfig } from "./config.ts";
 import { ago, table } from "./format.ts";
 import { parseDuration } from "./options.ts";
 import { connect, managerOption } from "./task_commands.ts";
@@ -125,14 +125,7 @@ export function loginCommand(): Command {
     .option("--name <name>", "the context's name (default: HOST:PORT)")
     .action(async (url: string, flags: { token: string; ca?: string; name?: string }) => {
       const name = flags.name ?? contextName(url);
-      let caPem: string | undefined;
-      if (flags.ca) {
-        try {
-          caPem = await Deno.readTextFile(flags.ca);
-        } catch (error) {
-          throw new CliError(`cannot read the CA file ${flags.ca}: ${(error as Error).message}`);
-        }
-      }
+      const caPem = flags.ca ? await readCaFile(flags.ca) : undefined;
       {
         using client = new ManagerClient({ manager: url, token: flags.token, caPem });
         await client.nodes(); // any token that is valid may read: this checks URL, CA and token

@@ -17,6 +17,7 @@
  */
 
 import { settledOrThrow } from "../lib/async.ts";
+import { WakeLoop } from "../lib/wake_loop.ts";
 import { type Clock, isoNow, systemClock } from "../lib/clock.ts";
 import { CubeError, errorMessage } from "../lib/errors.ts";
 import { httpTransport, type Transport } from "../lib/transport.ts";
@@ -84,6 +85,8 @@ export interface ManagerOptions {
  * burst of thousands of submissions reaches the workers in waves, not all at once.
  */
 const DISPATCH_ROUND = 256;
+/** The dispatcher's safety-net tick; work wakes it at once. */
+const DISPATCH_NAP_MS = 250;
 const HOUR = 3_600_000;
 
 type Timings = Required<
@@ -125,13 +128,13 @@ export class Manager {
   readonly #watch: NodeWatch;
   readonly #outbox: Outbox;
   readonly #static: string[];
-  #wake: (() => void) | null = null;
-  #woken = false;
+  readonly #dispatch: WakeLoop;
   #lastCollect = 0;
 
   constructor(options: ManagerOptions) {
     this.scheduler = options.scheduler;
     this.clock = options.clock ?? systemClock;
+    this.#dispatch = new WakeLoop(this.clock, DISPATCH_NAP_MS);
     this.#opts = {
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1_000,
       nodeTimeoutMs: options.nodeTimeoutMs ?? 5_000,
@@ -212,8 +215,7 @@ export class Manager {
 
   /** Wakes the dispatcher now. */
   wake(): void {
-    this.#woken = true;
-    this.#wake?.();
+    this.#dispatch.wake();
   }
 
   // --- reading -------------------------------------------------------------------------
@@ -619,28 +621,11 @@ export class Manager {
     }
   }
 
-  async #dispatchLoop(): Promise<void> {
-    const signal = this.#closing.signal;
-    let failure = "";
-    while (!signal.aborted) {
-      if (!this.#woken) {
-        const nap = new AbortController();
-        this.#wake = () => nap.abort();
-        await this.clock.sleep(250, AbortSignal.any([signal, nap.signal]));
-      }
-      this.#wake = null;
-      this.#woken = false;
-      if (signal.aborted) break;
-      try {
-        await this.#restartDue();
-        await this.#dispatchPending();
-        failure = "";
-      } catch (error) {
-        // Once per failure, not once per round: a store outage would flood the log.
-        if (errorMessage(error) !== failure) this.#log(`dispatch failed: ${errorMessage(error)}`);
-        failure = errorMessage(error);
-      }
-    }
+  #dispatchLoop(): Promise<void> {
+    return this.#dispatch.run(this.#closing.signal, async () => {
+      await this.#restartDue();
+      await this.#dispatchPending();
+    }, (message) => this.#log(`dispatch failed: ${message}`));
   }
 
   async #nodeDown(node: Node, reason: string): Promise<void> {

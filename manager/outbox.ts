@@ -10,8 +10,9 @@
 
 import { isoNow } from "../lib/clock.ts";
 import type { Clock } from "../lib/clock.ts";
+import { jsonBatches } from "../lib/json_batches.ts";
 import { MAX_REPORT_BYTES, type Task } from "../task/mod.ts";
-import type { WorkerClient } from "./worker_client.ts";
+import { runEvent, type WorkerClient } from "./worker_client.ts";
 
 export class Outbox {
   readonly #queued = new Map<string, Task[]>();
@@ -43,16 +44,22 @@ export class Outbox {
   }
 
   async #send(node: string, tasks: Task[]): Promise<void> {
-    for (const chunk of chunks(tasks)) {
-      const live = chunk.map((t) => this.current(t)).filter((t): t is Task => t !== null);
+    const now = isoNow(this.clock);
+    const event = (task: Task) => runEvent(task, now);
+    for (const batch of jsonBatches(tasks, MAX_REPORT_BYTES, event)) {
+      // Checked just before its batch goes: a task stopped meanwhile is not sent.
+      const live = batch.items.map((t) => this.current(t)).filter((t): t is Task => t !== null);
       if (live.length === 0) continue;
       if (live.length === 1) {
         this.fallback(live[0]);
         continue;
       }
+      const body = live.length === batch.items.length && live.every((t, i) => t === batch.items[i])
+        ? batch.body
+        : jsonBatches(live, Infinity, event)[0].body;
       let results: Array<{ ok: boolean }> | null = null;
       try {
-        results = await this.clientOf(node).runMany(live, isoNow(this.clock));
+        results = await this.clientOf(node).runMany(live, body);
       } catch {
         results = null;
       }
@@ -61,22 +68,4 @@ export class Outbox {
       });
     }
   }
-}
-
-/** Tasks in groups whose JSON stays under the batch limit. */
-function chunks(tasks: Task[]): Task[][] {
-  const out: Task[][] = [];
-  let current: Task[] = [];
-  let bytes = 2;
-  for (const task of tasks) {
-    const size = JSON.stringify(task).length + 200; // the event around it
-    if (current.length > 0 && bytes + size > MAX_REPORT_BYTES) {
-      out.push(current);
-      [current, bytes] = [[], 2];
-    }
-    current.push(task);
-    bytes += size;
-  }
-  if (current.length > 0) out.push(current);
-  return out;
 }

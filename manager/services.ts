@@ -19,7 +19,8 @@
 
 import { settledOrThrow } from "../lib/async.ts";
 import { isoNow } from "../lib/clock.ts";
-import { CubeError, errorMessage } from "../lib/errors.ts";
+import { CubeError } from "../lib/errors.ts";
+import { WakeLoop } from "../lib/wake_loop.ts";
 import type { Store } from "../store/mod.ts";
 import {
   isTerminal,
@@ -49,24 +50,29 @@ export class Services {
   /** Per service: when the current update's last batch began. */
   readonly #batchAt = new Map<string, number>();
   readonly #closing = new AbortController();
+  readonly #ticks: WakeLoop;
   #loop: Promise<void> | null = null;
-  #wake: (() => void) | null = null;
-  #again = false;
 
   constructor(
     private readonly manager: Manager,
     private readonly store: Store<Service>,
     private readonly log: (message: string) => void,
-  ) {}
+  ) {
+    this.#ticks = new WakeLoop(manager.clock, TICK_MS);
+  }
 
   async start(): Promise<void> {
     for (const { value } of await this.store.list()) this.#services.set(value.Name, value);
-    this.#loop = this.#run();
+    this.#loop = this.#ticks.run(
+      this.#closing.signal,
+      () => this.reconcile(),
+      (message) => this.log(`reconciling services failed: ${message}`),
+    );
   }
 
   async close(): Promise<void> {
     this.#closing.abort();
-    this.#wake?.();
+    this.#ticks.wake();
     await this.#loop;
   }
 
@@ -81,8 +87,7 @@ export class Services {
 
   /** Reconciles soon (after an API change, or a change of one of its tasks). */
   wake(): void {
-    this.#again = true;
-    this.#wake?.();
+    this.#ticks.wake();
   }
 
   list(): ServiceView[] {
@@ -242,12 +247,9 @@ export class Services {
     this.log(`service ${service.Name}: ${status.Message}`);
   }
 
-  /** One step of a service's rolling update. */
-  async #roll(service: Service, live: Task[], now: number): Promise<void> {
-    const failures = [...this.manager.tasks.values()].filter((t) =>
-      t.Service === service.Name && t.Version === service.Version && t.State === State.Failed &&
-      this.manager.tasks.desired(t.ID) === "run"
-    );
+  /** One step of a service's rolling update; `failed`: its failed replicas still wanted. */
+  async #roll(service: Service, live: Task[], failed: Task[], now: number): Promise<void> {
+    const failures = failed.filter((t) => t.Version === service.Version);
     const step = nextStep(service, live, failures, now, this.#batchAt.get(service.Name) ?? 0);
     if (step.failed || step.done) return await this.#settle(service, step.failed);
     if (
@@ -305,12 +307,23 @@ export class Services {
 
   /** Live replicas by service, one pass over the tasks. */
   #bucket(): Map<string, Task[]> {
-    const byService = new Map<string, Task[]>();
+    return new Map([...this.#replicas()].map(([name, r]) => [name, r.live]));
+  }
+
+  /**
+   * Each service's live replicas, and its failed ones still wanted (with a restart to come
+   * or not): what a reconcile pass needs, in one pass over the tasks.
+   */
+  #replicas(): Map<string, { live: Task[]; failed: Task[] }> {
+    const byService = new Map<string, { live: Task[]; failed: Task[] }>();
     for (const task of this.manager.tasks.values()) {
-      if (!task.Service || !this.#live(task)) continue;
-      let list = byService.get(task.Service);
-      if (!list) byService.set(task.Service, list = []);
-      list.push(task);
+      if (!task.Service || this.manager.tasks.desired(task.ID) !== "run") continue;
+      const live = this.#live(task);
+      if (!live && task.State !== State.Failed) continue;
+      let replicas = byService.get(task.Service);
+      if (!replicas) byService.set(task.Service, replicas = { live: [], failed: [] });
+      if (live) replicas.live.push(task);
+      if (task.State === State.Failed) replicas.failed.push(task);
     }
     return byService;
   }
@@ -324,41 +337,17 @@ export class Services {
     };
   }
 
-  async #run(): Promise<void> {
-    const signal = this.#closing.signal;
-    let failure = "";
-    while (!signal.aborted) {
-      if (!this.#again) {
-        const nap = new AbortController();
-        this.#wake = () => nap.abort();
-        await this.manager.clock.sleep(TICK_MS, AbortSignal.any([signal, nap.signal]));
-        this.#wake = null;
-      }
-      this.#again = false;
-      if (signal.aborted) break;
-      try {
-        await this.reconcile();
-        failure = "";
-      } catch (error) {
-        if (errorMessage(error) !== failure) {
-          this.log(`reconciling services failed: ${errorMessage(error)}`);
-        }
-        failure = errorMessage(error);
-      }
-    }
-  }
-
   /** One pass: every service gets its replica count right. */
   async reconcile(): Promise<void> {
-    const buckets = this.#bucket();
+    const replicas = this.#replicas();
     const now = this.manager.clock.now();
     const work: Promise<unknown>[] = [];
     for (const service of this.#services.values()) {
-      const live = buckets.get(service.Name) ?? [];
+      const { live, failed } = replicas.get(service.Name) ?? { live: [], failed: [] };
       const state = service.UpdateStatus.State;
       const updating = state === "updating" || state === "rolling back";
       if (updating) {
-        work.push(this.#roll(service, live, now));
+        work.push(this.#roll(service, live, failed, now));
         // The next pass counts what this step did.
         if (this.#batchAt.get(service.Name) === now) continue;
       }
@@ -381,8 +370,7 @@ export class Services {
       if (live.length < want) {
         const backoff = this.#backoff.get(service.Name);
         if (backoff && now < backoff.until) continue;
-        const failed = this.#failedSince(service, live);
-        if (failed) {
+        if (this.#failedSince(live, failed)) {
           const failures = (backoff?.failures ?? 0) + 1;
           this.#backoff.set(service.Name, {
             failures,
@@ -397,15 +385,10 @@ export class Services {
     await settledOrThrow(work);
   }
 
-  /** Whether a replica of this service gave up since the last replacement (a failure). */
-  #failedSince(service: Service, live: Task[]): boolean {
+  /** Whether a replica gave up (failed, no restart to come) since its slot was last filled. */
+  #failedSince(live: Task[], failed: Task[]): boolean {
     const slots = new Set(live.map(slotOf));
-    for (const task of this.manager.tasks.values()) {
-      if (task.Service !== service.Name || task.State !== State.Failed) continue;
-      if (this.manager.tasks.desired(task.ID) !== "run" || this.#live(task)) continue;
-      if (!slots.has(slotOf(task))) return true;
-    }
-    return false;
+    return failed.some((task) => !this.#live(task) && !slots.has(slotOf(task)));
   }
 
   async #add(service: Service, live: Task[], count: number): Promise<void> {

@@ -9,6 +9,16 @@ import { CubeError, fetchFailure, messageIn } from "../lib/errors.ts";
 import { httpTransport, type Transport } from "../lib/transport.ts";
 import { State, type Stats, type Task, type TaskEvent } from "../task/mod.ts";
 
+/** The book's request to run a task: desired state Running, the task as Scheduled. */
+export function runEvent(task: Task, now: string): TaskEvent {
+  return {
+    ID: crypto.randomUUID(),
+    State: State.Running,
+    Timestamp: now,
+    Task: { ...task, State: State.Scheduled },
+  };
+}
+
 export class WorkerClient {
   #authorization: Promise<string> | null = null;
 
@@ -29,14 +39,16 @@ export class WorkerClient {
     return headers;
   }
 
-  async #call<T>(method: string, path: string, body?: unknown): Promise<T | null> {
+  /** `body` is sent as JSON; a string `raw` is sent as it is (JSON already). */
+  async #call<T>(method: string, path: string, body?: unknown, raw?: string): Promise<T | null> {
     let response: Response;
-    const headers = await this.#headers(body !== undefined);
+    const payload = raw ?? (body === undefined ? undefined : JSON.stringify(body));
+    const headers = await this.#headers(payload !== undefined);
     try {
       response = await this.transport(`${this.api}${path}`, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: payload,
       }, this.timeoutMs);
     } catch (error) {
       const reason = fetchFailure(error, this.timeoutMs);
@@ -56,27 +68,16 @@ export class WorkerClient {
 
   /** Sends a task to run (the worker answers 200 when it already runs it). */
   async run(task: Task, now = new Date().toISOString()): Promise<Task> {
-    const event: TaskEvent = {
-      ID: crypto.randomUUID(),
-      State: State.Running,
-      Timestamp: now,
-      Task: { ...task, State: State.Scheduled },
-    };
-    return (await this.#call<Task>("POST", "/tasks", event))!;
+    return (await this.#call<Task>("POST", "/tasks", runEvent(task, now)))!;
   }
 
   /**
    * Sends several tasks to run in one request (the worker's `POST /tasks` with an array):
-   * whether each was taken, in order. Throws when the request as a whole failed.
+   * whether each was taken, in order. `body` is the JSON array of their `runEvent`s.
+   * Throws when the request as a whole failed.
    */
-  async runMany(tasks: Task[], now = new Date().toISOString()): Promise<Array<{ ok: boolean }>> {
-    const events: TaskEvent[] = tasks.map((task) => ({
-      ID: crypto.randomUUID(),
-      State: State.Running,
-      Timestamp: now,
-      Task: { ...task, State: State.Scheduled },
-    }));
-    const results = await this.#call<Array<{ Status: number }>>("POST", "/tasks", events);
+  async runMany(tasks: Task[], body: string): Promise<Array<{ ok: boolean }>> {
+    const results = await this.#call<Array<{ Status: number }>>("POST", "/tasks", undefined, body);
     if (!Array.isArray(results) || results.length !== tasks.length) {
       throw new CubeError(502, `worker ${this.name} answered a batch of ${tasks.length} oddly`);
     }

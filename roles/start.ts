@@ -187,9 +187,9 @@ export async function startWorker(settings: WorkerSettings): Promise<StartedWork
     ? silent
     : (m: string) => console.warn(`[worker ${name}] WARNING: ${m}`);
   const identityPath = `${dir}/worker-${name}.identity.json`;
-  const advertised = (scheme: string, port: number) =>
+  const advertised = (port: number) =>
     settings.advertise?.replace(/\/$/, "") ??
-      `${scheme}://${isAny(settings.host) ? "127.0.0.1" : bracket(settings.host)}:${port}`;
+      `https://${isAny(settings.host) ? "127.0.0.1" : bracket(settings.host)}:${port}`;
   const names = certificateNames(settings.host, settings.advertise);
 
   let identity = await loadIdentity(identityPath);
@@ -269,7 +269,7 @@ export async function startWorker(settings: WorkerSettings): Promise<StartedWork
     linkTransport = verified;
     link = new ManagerLink({
       managerUrl: settings.manager,
-      advertiseUrl: advertised("https", server.port),
+      advertiseUrl: advertised(server.port),
       worker,
       heartbeatIntervalMs: settings.heartbeatInterval * 1000,
       labels: settings.label,
@@ -310,10 +310,7 @@ export async function startWorker(settings: WorkerSettings): Promise<StartedWork
     log(`waiting on port ${waiting.port} for a manager that lists this worker to invite it`);
   }
 
-  const port = waiting?.port ?? server!.port;
-  const url = identity || waiting
-    ? `https://${bracket(isAny(settings.host) ? "localhost" : settings.host)}:${port}`
-    : server!.url;
+  const url = waiting && !identity ? waiting.url : server!.url;
   const close = async () => {
     streams.abort();
     await waiting?.close();

@@ -28,7 +28,7 @@ export async function waitingToJoin(options: {
   join: (manager: string) => Promise<NodeIdentity>;
   /** Called once, after the invitation was answered. */
   joined: (identity: NodeIdentity) => Promise<void>;
-}): Promise<{ port: number; close(): Promise<void> }> {
+}): Promise<{ port: number; url: string; close(): Promise<void> }> {
   // Nobody can verify this certificate, and nothing secret goes over it.
   const throwaway = await issueServerCert(await createCa(), options.name, options.names);
   let joining: Promise<NodeIdentity> | null = null;
@@ -69,5 +69,5 @@ export async function waitingToJoin(options: {
       tls: throwaway,
     },
   );
-  return { port: server.port, close: () => server.close() };
+  return { port: server.port, url: server.url, close: () => server.close() };
 }

@@ -15,6 +15,7 @@
 
 import { type Clock, systemClock } from "../lib/clock.ts";
 import { fetchFailure, messageIn } from "../lib/errors.ts";
+import { jsonBatches } from "../lib/json_batches.ts";
 import { httpTransport, type Transport } from "../lib/transport.ts";
 import { MAX_REPORT_BYTES, nodeStats, type Task } from "../task/mod.ts";
 import type { NodeAgent } from "./agent.ts";
@@ -105,22 +106,10 @@ export class ManagerLink {
 
   /** Splits reports into request bodies of at most `#maxBatchBytes`. */
   #batches(tasks: Task[]): { tasks: Task[]; body: string }[] {
-    const batches: { tasks: Task[]; body: string }[] = [];
-    let current: Task[] = [];
-    let parts: string[] = [];
-    let bytes = 2;
-    for (const task of tasks) {
-      const json = JSON.stringify(task);
-      if (current.length > 0 && bytes + json.length + 1 > this.#maxBatchBytes) {
-        batches.push({ tasks: current, body: `[${parts.join(",")}]` });
-        [current, parts, bytes] = [[], [], 2];
-      }
-      current.push(task);
-      parts.push(json);
-      bytes += json.length + 1;
-    }
-    if (current.length > 0) batches.push({ tasks: current, body: `[${parts.join(",")}]` });
-    return batches;
+    return jsonBatches(tasks, this.#maxBatchBytes).map(({ items, body }) => ({
+      tasks: items,
+      body,
+    }));
   }
 
   #flush(): void {
