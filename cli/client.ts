@@ -203,21 +203,23 @@ function messageOf(text: string, status: number): string {
 }
 
 /**
- * Finds a task by full ID, unique ID prefix, or name (the newest active task of that
- * name wins over finished ones). Says what matched when the reference is ambiguous.
+ * Finds a task by full ID, name (the newest active task of that name wins over finished
+ * ones), or unique ID prefix, in that order, as Docker resolves containers: a name like
+ * `a` is also the prefix of some IDs, and the name is what the user meant. Says what
+ * matched when the reference is ambiguous.
  */
 export async function resolveTask(client: ManagerClient, ref: string): Promise<Task> {
   const tasks = await client.tasks();
   const needle = ref.toLowerCase();
   const exact = tasks.find((t) => t.ID === needle);
   if (exact) return exact;
-  const byPrefix = tasks.filter((t) => t.ID.startsWith(needle));
-  if (byPrefix.length === 1) return byPrefix[0];
   const byName = tasks.filter((t) => t.Name === ref);
   const active = byName.filter((t) => t.State <= 2);
   const named = active.length > 0 ? active : byName;
   if (named.length === 1) return named[0];
-  const candidates = byPrefix.length > 1 ? byPrefix : named;
+  const byPrefix = tasks.filter((t) => t.ID.startsWith(needle));
+  if (named.length === 0 && byPrefix.length === 1) return byPrefix[0];
+  const candidates = named.length > 1 ? named : byPrefix;
   if (candidates.length > 1) {
     throw new CliError(
       `"${ref}" matches ${candidates.length} tasks (${
