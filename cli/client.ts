@@ -163,8 +163,13 @@ export class ManagerClient implements Disposable {
     return this.#json<Task>(`/tasks/${id}`);
   }
 
-  events(id: string): Promise<TaskHistoryEvent[]> {
-    return this.#json<TaskHistoryEvent[]>(`/tasks/${id}/events`);
+  /** A task's story: the events kept, and how many were let go between the first and them. */
+  async events(id: string): Promise<{ events: TaskHistoryEvent[]; earlier: number }> {
+    const response = await this.#fetch(`/tasks/${id}/events`);
+    const text = await response.text();
+    if (!response.ok) throw new CliError(messageOf(text, response.status));
+    const earlier = Number(response.headers.get("cube-events-earlier") ?? 0) || 0;
+    return { events: JSON.parse(text), earlier };
   }
 
   nodes(): Promise<Node[]> {

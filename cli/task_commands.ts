@@ -286,17 +286,17 @@ export function statusCommand(): Command {
     using client = await connect(flags);
     if (ref) {
       const task = await resolveTask(client, ref);
-      const events = await client.events(task.ID);
+      const { events, earlier } = await client.events(task.ID);
       if (flags.json) {
-        console.log(JSON.stringify({ ...task, Events: events }, null, 2));
+        console.log(JSON.stringify({ ...task, Events: events, EarlierEvents: earlier }, null, 2));
         return;
       }
       console.log(detail(task));
       console.log("\nEvents:");
-      console.log(table(
-        ["TIME", "STATE", "NODE", "MESSAGE"],
-        events.map((e) => [e.Timestamp, e.StateName, e.Node || "-", e.Message]),
-      ));
+      const rows = events.map((e) => [e.Timestamp, e.StateName, e.Node || "-", e.Message]);
+      // The first event is always kept; the ones let go were between it and the rest.
+      if (earlier > 0) rows.splice(1, 0, ["…", "", "", `${earlier} earlier events not kept`]);
+      console.log(table(["TIME", "STATE", "NODE", "MESSAGE"], rows));
       return;
     }
     const tasks = await client.tasks();

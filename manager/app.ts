@@ -92,10 +92,12 @@ export function createManagerApp(
     return c.json(reader(c) ? maskEnv(task) : task);
   });
 
-  routes.get(
-    "/tasks/:id/events",
-    async (c) => c.json(await manager.tasks.history(parseTaskId(c.req.param("id")))),
-  );
+  routes.get("/tasks/:id/events", (c) => {
+    const story = manager.tasks.history(parseTaskId(c.req.param("id")));
+    // The list stays the book's shape; how many events were let go is a header.
+    if (story.Earlier > 0) c.header("Cube-Events-Earlier", String(story.Earlier));
+    return c.json(story.History);
+  });
 
   routes.get("/tasks/:id/logs", async (c) => {
     const task = manager.tasks.require(parseTaskId(c.req.param("id")));

@@ -163,6 +163,7 @@ export class Manager {
       (task) => this.#sendRun(task),
       (work) => this.#track(work),
       this.clock,
+      this.#closing.signal,
     );
     this.#static = options.workers ?? [];
     this.#watch = new NodeWatch(
@@ -499,7 +500,10 @@ export class Manager {
         throw error;
       }));
     }
-    await settledOrThrow(changes);
+    await settledOrThrow(changes).finally(() => {
+      // A full round has more behind it: its placements wait for them (outbox.ts).
+      if (placed < DISPATCH_ROUND) this.#outbox.flush();
+    });
     if (placed >= DISPATCH_ROUND) this.wake();
   }
 

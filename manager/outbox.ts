@@ -1,7 +1,11 @@
 /**
- * Sends a dispatch round's placements to each worker in batches: one request carries all
- * of a node's new tasks (up to 32 KiB of JSON each), not one request per task, so a
- * 10,000-replica service reaches 1,000 nodes in about 1,000 requests. Whatever a batch
+ * Sends placements to each worker in batches: one request carries all of a node's new
+ * tasks (up to 32 KiB of JSON each), not one request per task. A dispatch round places at
+ * most one replica of a service per node, so while rounds follow each other (a
+ * 10,000-replica service is 40 of them) the queue is held, up to `LINGER_MS`, and goes
+ * out when the rounds are over: the service reaches 1,000 nodes in a few requests each,
+ * not ten (sent round by round, 10,000 requests there and 10,000 reports back were what
+ * the replicas waited on). A lone submission goes out as soon as it is placed. Whatever a batch
  * does not deliver (the worker is unreachable, an older worker that takes one task at a
  * time, a task it refused) goes the one-task way, with its retries and its fallbacks.
  *
@@ -14,9 +18,12 @@ import { jsonBatches } from "../lib/json_batches.ts";
 import { MAX_REPORT_BYTES, type Task } from "../task/mod.ts";
 import { runEvent, type WorkerClient } from "./worker_client.ts";
 
+/** How long placements may wait for the rounds after them: bounded, so a burst still flows. */
+const LINGER_MS = 500;
+
 export class Outbox {
   readonly #queued = new Map<string, Task[]>();
-  #scheduled = false;
+  #lingering = false;
 
   constructor(
     private readonly clientOf: (node: string) => WorkerClient,
@@ -26,21 +33,26 @@ export class Outbox {
     private readonly fallback: (task: Task) => void,
     private readonly track: (work: Promise<unknown>) => void,
     private readonly clock: Clock,
+    private readonly signal: AbortSignal,
   ) {}
 
-  /** Queues a task for its node; the queue goes out once this turn's placements are in. */
+  /** Queues a task for its node until `flush`, or `LINGER_MS` at most. */
   add(task: Task): void {
     let list = this.#queued.get(task.Node);
     if (!list) this.#queued.set(task.Node, list = []);
     list.push(task);
-    if (this.#scheduled) return;
-    this.#scheduled = true;
-    queueMicrotask(() => {
-      this.#scheduled = false;
-      const queued = [...this.#queued];
-      this.#queued.clear();
-      for (const [node, tasks] of queued) this.track(this.#send(node, tasks));
-    });
+    if (this.#lingering) return;
+    this.#lingering = true;
+    this.track(this.clock.sleep(LINGER_MS, this.signal).then(() => this.flush(), () => {}));
+  }
+
+  /** Sends everything queued: the dispatcher has no more placements coming right now. */
+  flush(): void {
+    this.#lingering = false;
+    if (this.signal.aborted) return;
+    const queued = [...this.#queued];
+    this.#queued.clear();
+    for (const [node, tasks] of queued) this.track(this.#send(node, tasks));
   }
 
   async #send(node: string, tasks: Task[]): Promise<void> {

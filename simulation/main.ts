@@ -63,7 +63,7 @@ if (values.churn !== undefined) {
       `(retention 30 min) in ${
         seconds.toFixed(1)
       } s: the manager held ${result.largest} tasks at ` +
-      `most; GET /tasks lists ${result.listed}; ${result.events} history events left; ` +
+      `most; GET /tasks lists ${result.listed}; ${result.stored} task records left in the store; ` +
       `${result.violations.length} violations`,
   );
   for (const v of result.violations) console.log(`  ${v}`);

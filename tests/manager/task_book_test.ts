@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { systemClock } from "../../lib/clock.ts";
 import { CubeError } from "../../lib/errors.ts";
-import { type Edit, TaskBook } from "../../manager/mod.ts";
+import { type Edit, STORY_LIMIT, TaskBook, type TaskRecord } from "../../manager/mod.ts";
 import { StoreGuard } from "../../store/mod.ts";
 import { type Database, KvDatabase } from "../../store/mod.ts";
 import { newTask, State, type Task } from "../../task/mod.ts";
@@ -43,7 +43,7 @@ Deno.test("concurrent changes all land in KV with their history, and survive a r
   assert.equal(loaded.length, 500);
   assert.ok(loaded.every((t) => t.State === State.Scheduled && t.Node === "n1"));
   assert.equal(book.desired(tasks[123].ID), "run");
-  const story = await book.history(tasks[123].ID);
+  const story = book.history(tasks[123].ID).History;
   assert.deepEqual(story.map((e) => [e.StateName, e.Message]), [
     ["Pending", "submitted"],
     ["Scheduled", "placed"],
@@ -97,11 +97,13 @@ Deno.test("a change made by another writer in between is never overwritten: the 
   const book = bookOn(db);
   const task = await book.create(newTask({ Image: "x" }), "submitted");
   // Another manager (or a paused old leader) writes the task behind this book's back.
-  await db.store<Task>("tasks").put(task.ID, { ...task, Name: "renamed elsewhere" });
+  const records = db.store<TaskRecord>("tasks");
+  const record = (await records.get(task.ID))!.value;
+  await records.put(task.ID, { ...record, Task: { ...task, Name: "renamed elsewhere" } });
   const changed = await book.change(task.ID, (t) => ({ task: { ...t, Error: "mine" } }));
   assert.equal(changed?.Name, "renamed elsewhere");
   assert.equal(changed?.Error, "mine");
-  const stored = (await db.store<Task>("tasks").get(task.ID))!.value;
+  const stored = (await records.get(task.ID))!.value.Task;
   assert.equal(stored.Name, "renamed elsewhere");
   assert.equal(stored.Error, "mine");
 });
@@ -141,5 +143,55 @@ Deno.test("the writer refuses a move the state table forbids, with a 409, and st
     /cannot go from Completed to Running/,
   );
   assert.equal(book.get(task.ID)?.State, State.Completed);
-  assert.equal((await book.history(task.ID)).length, 3);
+  assert.equal(book.history(task.ID).History.length, 3);
+});
+
+Deno.test("a task's story keeps its first event and the latest ones, and counts those let go", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/book.kv`;
+  const task = newTask({ Image: "x" });
+  {
+    using db = await KvDatabase.open(path);
+    const book = bookOn(db);
+    await book.create(task, "submitted");
+    for (let i = 1; i <= 30; i++) {
+      await book.change(task.ID, (t) => ({ task: t, message: `change ${i}` }));
+    }
+  }
+  using db = await KvDatabase.open(path);
+  const book = bookOn(db);
+  await book.load();
+  const story = book.history(task.ID);
+  assert.equal(story.History.length, STORY_LIMIT);
+  assert.equal(story.Earlier, 31 - STORY_LIMIT);
+  assert.equal(story.History[0].Message, "submitted");
+  assert.equal(story.History[1].Message, `change ${32 - STORY_LIMIT}`);
+  assert.equal(story.History.at(-1)!.Message, "change 30");
+});
+
+Deno.test("a store written before stories moved into task records loads whole, its lines moved in", async () => {
+  using db = await KvDatabase.open(":memory:");
+  const task = { ...newTask({ Image: "x", Name: "old" }), CreateTime: "2026-01-01T00:00:00Z" };
+  const line = (state: State, message: string, at: string) => ({
+    Timestamp: at,
+    State: state,
+    StateName: State[state],
+    Node: "n1",
+    Message: message,
+  });
+  // The old layout: the task as it is under "tasks", one line per event under "events".
+  await db.store<Task>("tasks").put(task.ID, { ...task, State: State.Running, Node: "n1" });
+  const lines = db.store("events");
+  await lines.put(`${task.ID}:000000000000001:000000`, line(State.Pending, "submitted", "t1"));
+  await lines.put(`${task.ID}:000000000000002:000001`, line(State.Running, "Running", "t2"));
+  const book = bookOn(db);
+  const [loaded] = await book.load();
+  assert.equal(loaded.Name, "old");
+  assert.equal(loaded.State, State.Running);
+  assert.deepEqual(book.history(task.ID).History.map((e) => e.Message), ["submitted", "Running"]);
+  assert.equal((await lines.list()).length, 0, "the old lines are gone");
+  await book.change(task.ID, (t) => ({ task: t, message: "still here" }));
+  const again = bookOn(db);
+  await again.load();
+  assert.equal(again.history(task.ID).History.length, 3);
 });
