@@ -21,7 +21,7 @@ import { WakeLoop } from "../lib/wake_loop.ts";
 import { type Clock, isoNow, systemClock } from "../lib/clock.ts";
 import { CubeError, errorMessage } from "../lib/errors.ts";
 import { httpTransport, type Transport } from "../lib/transport.ts";
-import { place, type Scheduler } from "../scheduler/mod.ts";
+import type { Scheduler } from "../scheduler/mod.ts";
 import { type Database, StoreGuard } from "../store/mod.ts";
 import {
   type Availability,
@@ -41,9 +41,9 @@ import {
 import { collect } from "./collector.ts";
 import * as moves from "./moves.ts";
 import { type HeartbeatOutcome, NodeRegistry } from "./nodes.ts";
-import { Outbox } from "./outbox.ts";
+import { Dispatcher } from "./dispatcher.ts";
+import { Sender } from "./sender.ts";
 import { Services } from "./services.ts";
-import { spreadAmong } from "./spread.ts";
 import { allocate } from "./policy.ts";
 import { NodeWatch } from "./node_watch.ts";
 import { foldReport } from "./reports.ts";
@@ -80,11 +80,6 @@ export interface ManagerOptions {
   log?: (message: string) => void;
 }
 
-/**
- * Placements per dispatch round: each round is one store commit and then its sends, so a
- * burst of thousands of submissions reaches the workers in waves, not all at once.
- */
-const DISPATCH_ROUND = 256;
 /** The dispatcher's safety-net tick; work wakes it at once. */
 const DISPATCH_NAP_MS = 250;
 const HOUR = 3_600_000;
@@ -110,23 +105,16 @@ export class Manager {
   readonly tasks: TaskBook;
   readonly guard: StoreGuard;
   readonly clock: Clock;
-  /** Pending tasks in submission order. */
-  readonly #pending = new Set<string>();
   /** Finished tasks waiting for their restart: id → due time (clock ms). */
   readonly #restarts = new Map<string, number>();
-  /** Nodes a task must avoid until it runs (it could not start there, or the node died). */
-  readonly #avoid = new Map<string, Set<string>>();
-  /** Tasks being sent to their node right now. */
-  readonly #sending = new Set<string>();
-  /** Stops being asked for right now: `node/task`. */
-  readonly #stopping = new Set<string>();
   readonly #opts: Timings;
   readonly #closing = new AbortController();
   readonly #loops: Promise<void>[] = [];
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #log: (message: string) => void;
   readonly #watch: NodeWatch;
-  readonly #outbox: Outbox;
+  readonly #sender: Sender;
+  readonly #line: Dispatcher;
   readonly #static: string[];
   readonly #dispatch: WakeLoop;
   #lastCollect = 0;
@@ -157,14 +145,22 @@ export class Manager {
     });
     this.#log = options.log ?? ((m) => console.log(`[manager] ${m}`));
     this.services = new Services(this, options.db.store<Service>("services"), this.#log);
-    this.#outbox = new Outbox(
-      (node) => this.nodes.client(node),
-      (task) => this.#toSend(task),
-      (task) => this.#sendRun(task),
-      (work) => this.#track(work),
-      this.clock,
-      this.#closing.signal,
-    );
+    this.#sender = new Sender({
+      tasks: this.tasks,
+      nodes: this.nodes,
+      clock: this.clock,
+      signal: this.#closing.signal,
+      track: (work) => this.#track(work),
+      onUnsent: (task, reason) => this.#unsent(task, reason),
+    });
+    this.#line = new Dispatcher({
+      tasks: this.tasks,
+      scheduler: this.scheduler,
+      sender: this.#sender,
+      clock: this.clock,
+      nodes: () => this.listNodes(),
+      spreadLabel: (service) => this.services.spreadLabel(service),
+    });
     this.#static = options.workers ?? [];
     this.#watch = new NodeWatch(
       this.nodes,
@@ -186,9 +182,9 @@ export class Manager {
     await this.nodes.load(this.#static);
     for (const task of await this.tasks.load()) {
       const desired = this.tasks.desired(task.ID);
-      if (desired === "stop" && isActive(task.State)) this.#sendStop(task);
-      else if (task.State === State.Pending) this.#pending.add(task.ID);
-      else if (desired === "run" && task.State === State.Scheduled) this.#sendRun(task);
+      if (desired === "stop" && isActive(task.State)) this.#sender.stop(task);
+      else if (task.State === State.Pending) this.#line.add(task.ID);
+      else if (desired === "run" && task.State === State.Scheduled) this.#sender.run(task);
       else if (desired === "run" && isTerminal(task.State)) this.#planRestart(task);
     }
     await this.services.start();
@@ -231,12 +227,12 @@ export class Manager {
     return {
       tasks: this.tasks.size,
       nodes: this.nodes.size,
-      pending: this.#pending.size,
+      pending: this.#line.pending,
       restarts: this.#restarts.size,
-      avoid: this.#avoid.size,
+      avoid: this.#line.avoiding,
       changing: this.tasks.busy,
-      sending: this.#sending.size,
-      stopping: this.#stopping.size,
+      sending: this.#sender.sending,
+      stopping: this.#sender.stopping,
       inflight: this.#inflight.size,
     };
   }
@@ -268,7 +264,7 @@ export class Manager {
       CreateTime: isoNow(this.clock),
     };
     await this.tasks.create(task, "submitted");
-    this.#pending.add(task.ID);
+    this.#line.add(task.ID);
     this.wake();
     return task;
   }
@@ -282,10 +278,9 @@ export class Manager {
       id,
       moves.stop((name) => this.nodes.get(name), isoNow(this.clock), () => send = true, reason),
     ))!;
-    this.#pending.delete(id);
+    this.#line.forget(id);
     this.#restarts.delete(id);
-    this.#avoid.delete(id);
-    if (send) this.#sendStop(task);
+    if (send) this.#sender.stop(task);
     return task;
   }
 
@@ -349,7 +344,7 @@ export class Manager {
       // Listed with an older placement is missing too: the node never heard of this one.
       if (placement !== undefined && (placement === 0 || placement >= task.Placement)) continue;
       if (this.tasks.desired(task.ID) === "run") {
-        this.#sendRun(task);
+        this.#sender.run(task);
       } else {
         this.#track(this.tasks.change(task.ID, moves.neverArrived(nodeName, isoNow(this.clock))));
       }
@@ -384,10 +379,10 @@ export class Manager {
     if (!task && isActive(reported.State)) [action, why] = ["stop-copy", "the task is unknown"];
     if (action === "stop-copy") {
       this.#log(`stopping a stale copy of ${describeTask(reported)} on ${nodeName}: ${why}`);
-      this.#sendStop({ ...reported, Node: nodeName });
-    } else if (task && action === "stop") this.#sendStop(task);
+      this.#sender.stop({ ...reported, Node: nodeName });
+    } else if (task && action === "stop") this.#sender.stop(task);
     else if (task && action === "applied") {
-      if (task.State === State.Running) this.#avoid.delete(task.ID);
+      if (task.State === State.Running) this.#line.ran(task.ID);
       if (isTerminal(task.State)) this.#planRestart(task);
     }
   }
@@ -418,165 +413,16 @@ export class Manager {
     tracked.finally(() => this.#inflight.delete(tracked));
   }
 
-  #avoidNode(id: string, node: string): void {
-    let set = this.#avoid.get(id);
-    if (!set) this.#avoid.set(id, set = new Set());
-    set.add(node);
-  }
-
-  async #dispatchPending(): Promise<void> {
-    if (this.#pending.size === 0) return;
-    const nodes = this.listNodes();
-    const changes: Promise<unknown>[] = [];
-    let placed = 0;
-    // Replicas per node of each service placed this round: counted once, kept up to date.
-    const spread = new Map<string, Map<string, number>>();
-    const replicasOf = (service: string) => {
-      let counts = spread.get(service);
-      if (!counts) {
-        spread.set(service, counts = new Map());
-        for (const t of this.tasks.values()) {
-          if (t.Service !== service || !t.Node || isTerminal(t.State)) continue;
-          if (this.tasks.desired(t.ID) !== "run") continue;
-          counts.set(t.Node, (counts.get(t.Node) ?? 0) + 1);
-        }
-      }
-      return counts;
-    };
-    for (const id of [...this.#pending]) {
-      if (placed >= DISPATCH_ROUND) break;
-      const task = this.tasks.get(id);
-      if (!task || task.State !== State.Pending || this.tasks.desired(id) !== "run") {
-        this.#pending.delete(id);
-        if (task?.State === State.Pending) {
-          changes.push(this.tasks.change(id, moves.finishStopped(isoNow(this.clock))));
-        }
-        continue;
-      }
-      const avoid = this.#avoid.get(id);
-      let candidates = avoid ? nodes.filter((n) => !avoid.has(n.Name)) : nodes;
-      if (avoid && candidates.every((n) => n.Status !== "ready")) {
-        // Every other node is gone too: trying an avoided node beats waiting forever.
-        this.#avoid.delete(id);
-        candidates = nodes;
-      }
-      const prefer = task.Service
-        ? (feasible: Node[]) =>
-          spreadAmong(
-            feasible,
-            replicasOf(task.Service),
-            this.services.spreadLabel(task.Service),
-            nodes,
-          )
-        : undefined;
-      const placement = place(this.scheduler, task, candidates, prefer);
-      if (!placement.node) {
-        const reason = `waiting for a node: ${placement.reason}`;
-        if (task.Error !== reason) changes.push(this.tasks.change(id, moves.waitForNode(reason)));
-        continue;
-      }
-      const node = placement.node;
-      this.#pending.delete(id);
-      placed++;
-      // Count it against the node at once so the rest of this round sees it.
-      node.CpuAllocated += task.Cpu;
-      node.MemoryAllocated += task.Memory;
-      node.DiskAllocated += task.Disk;
-      node.TaskCount++;
-      if (task.Service) {
-        const counts = replicasOf(task.Service);
-        counts.set(node.Name, (counts.get(node.Name) ?? 0) + 1);
-      }
-      // Asked for in one turn, the round's changes share one commit; each is applied to
-      // the task's newest version, so a stop that came first wins.
-      const placing = this.tasks.change(id, moves.place(node.Name, this.scheduler.name));
-      changes.push(placing.then((stored) => {
-        if (stored?.State === State.Scheduled && stored.Node === node.Name) {
-          this.#outbox.add(stored);
-        }
-      }, (error) => {
-        // Not stored (the store failed): it stays Pending and is tried again.
-        if (this.tasks.get(id)?.State === State.Pending) this.#pending.add(id);
-        throw error;
-      }));
-    }
-    await settledOrThrow(changes).finally(() => {
-      // A full round has more behind it: its placements wait for them (outbox.ts).
-      if (placed < DISPATCH_ROUND) this.#outbox.flush();
-    });
-    if (placed >= DISPATCH_ROUND) this.wake();
-  }
-
-  /** Sends a task to its node, retrying briefly; on failure the task goes back in line. */
-  /** The task as it is now, when it is still to be sent as `task` was (same placement). */
-  #toSend(task: Task): Task | null {
-    const now = this.tasks.get(task.ID);
-    return now?.State === State.Scheduled && now.Placement === task.Placement &&
-        this.tasks.desired(task.ID) === "run" && !this.#sending.has(task.ID)
-      ? now
-      : null;
-  }
-
-  #sendRun(task: Task): void {
-    if (this.#sending.has(task.ID)) return;
-    this.#sending.add(task.ID);
-    const current = () => {
-      const now = this.tasks.get(task.ID);
-      return now?.State === State.Scheduled && now.Placement === task.Placement &&
-          this.tasks.desired(task.ID) === "run"
-        ? now
-        : null;
-    };
-    const send = async () => {
-      const lastError = await this.#retried(async () => {
-        const now = current();
-        if (now) await this.nodes.client(task.Node).run(now, isoNow(this.clock));
-      }, (error) => error instanceof CubeError && error.status === 404);
-      if (lastError === null) return;
-      if (this.#closing.signal.aborted) return;
-      const reason = `could not send to ${task.Node}: ${errorMessage(lastError)}`;
-      const moved = await this.tasks.change(
-        task.ID,
-        moves.unsent(task.Placement, task.Node, reason, isoNow(this.clock)),
-      );
-      if (moved?.State !== State.Pending) return;
-      this.#log(`task ${describeTask(task)}: ${reason}`);
-      this.#avoidNode(task.ID, task.Node);
-      this.#pending.add(task.ID);
-      this.wake();
-    };
-    this.#track(send().finally(() => this.#sending.delete(task.ID)));
-  }
-
-  /** Asks `task.Node` to stop the task, retrying briefly; one ask per node and task at a time. */
-  #sendStop(task: Task): void {
-    const key = `${task.Node}/${task.ID}`;
-    if (this.#stopping.has(key)) return;
-    this.#stopping.add(key);
-    // The node unreachable all three times: liveness marks it down, which finishes the
-    // task, or its next report asks again.
-    const stop = this.#retried(() => this.nodes.client(task.Node).stop(task.ID));
-    this.#track(stop.finally(() => this.#stopping.delete(key)));
-  }
-
-  /**
-   * Calls `call` up to three times with a short backoff, unless the manager closes or
-   * `final` says an error will not pass. Resolves with null once a call succeeded, else
-   * with the last error.
-   */
-  async #retried(call: () => Promise<unknown>, final = (_: unknown) => false): Promise<unknown> {
-    let lastError: unknown = new Error("the manager is closing");
-    for (let attempt = 0; attempt < 3 && !this.#closing.signal.aborted; attempt++) {
-      try {
-        await call();
-        return null;
-      } catch (error) {
-        lastError = error;
-        if (final(error)) break;
-        await this.clock.sleep(200 * 2 ** attempt, this.#closing.signal);
-      }
-    }
-    return lastError;
+  /** A placement that could not be delivered goes back in line, away from that node. */
+  async #unsent(task: Task, reason: string): Promise<void> {
+    const moved = await this.tasks.change(
+      task.ID,
+      moves.unsent(task.Placement, task.Node, reason, isoNow(this.clock)),
+    );
+    if (moved?.State !== State.Pending) return;
+    this.#log(`task ${describeTask(task)}: ${reason}`);
+    this.#line.add(task.ID, task.Node);
+    this.wake();
   }
 
   #planRestart(task: Task): void {
@@ -618,17 +464,17 @@ export class Manager {
       id,
       moves.restart((name) => this.nodes.get(name), this.#opts.restartWindowMs),
     );
-    if (task?.State === State.Scheduled) this.#sendRun(task);
+    if (task?.State === State.Scheduled) this.#sender.run(task);
     else if (task?.State === State.Pending) {
-      if (from) this.#avoidNode(id, from); // it could not start there: try another node
-      this.#pending.add(id);
+      // It could not start there: try another node.
+      this.#line.add(id, from || undefined);
     }
   }
 
   #dispatchLoop(): Promise<void> {
     return this.#dispatch.run(this.#closing.signal, async () => {
       await this.#restartDue();
-      await this.#dispatchPending();
+      if (await this.#line.round()) this.wake(); // a full round: more right behind it
     }, (message) => this.#log(`dispatch failed: ${message}`));
   }
 
@@ -644,8 +490,7 @@ export class Manager {
     const changes = [...this.tasks.onNode(name)].filter((t) => isActive(t.State)).map((t) =>
       this.tasks.change(t.ID, lost).then((moved) => {
         if (moved?.State !== State.Pending) return;
-        this.#avoidNode(moved.ID, name);
-        this.#pending.add(moved.ID);
+        this.#line.add(moved.ID, name);
       })
     );
     try {
@@ -670,9 +515,6 @@ export class Manager {
       ...this.#opts,
       log: this.#log,
     });
-    for (const id of forgotten) {
-      this.#avoid.delete(id);
-      this.#pending.delete(id);
-    }
+    for (const id of forgotten) this.#line.forget(id);
   }
 }

@@ -1,0 +1,158 @@
+/**
+ * The line of tasks waiting for a node, and the round that places them: up to
+ * `DISPATCH_ROUND` at a time, in submission order, each through select → score → pick
+ * (a service's replicas spread first), each stored Scheduled before it is sent. A task
+ * that could not run on a node (it could not start there, the node died, the send failed)
+ * avoids that node until it runs, unless no other node is left.
+ *
+ * @module
+ */
+
+import { settledOrThrow } from "../lib/async.ts";
+import { type Clock, isoNow } from "../lib/clock.ts";
+import { place, type Scheduler } from "../scheduler/mod.ts";
+import { isTerminal, type Node, State } from "../task/mod.ts";
+import * as moves from "./moves.ts";
+import type { Sender } from "./sender.ts";
+import { spreadAmong } from "./spread.ts";
+import type { TaskBook } from "./task_book.ts";
+
+/**
+ * Placements per dispatch round: each round is one store commit and then its sends, so a
+ * burst of thousands of submissions reaches the workers in waves, not all at once.
+ */
+export const DISPATCH_ROUND = 256;
+
+export interface DispatcherOptions {
+  tasks: TaskBook;
+  scheduler: Scheduler;
+  sender: Sender;
+  clock: Clock;
+  /** The nodes with their allocations as of now. */
+  nodes: () => Node[];
+  /** The label a service spreads its replicas over ("" for nodes). */
+  spreadLabel: (service: string) => string;
+}
+
+export class Dispatcher {
+  /** Pending tasks in submission order. */
+  readonly #pending = new Set<string>();
+  /** Nodes a task must avoid until it runs. */
+  readonly #avoid = new Map<string, Set<string>>();
+
+  constructor(private readonly opts: DispatcherOptions) {}
+
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  get avoiding(): number {
+    return this.#avoid.size;
+  }
+
+  /** Puts a task in line; `avoid`: a node it must not go back to. */
+  add(id: string, avoid?: string): void {
+    if (avoid) {
+      let set = this.#avoid.get(id);
+      if (!set) this.#avoid.set(id, set = new Set());
+      set.add(avoid);
+    }
+    this.#pending.add(id);
+  }
+
+  /** The task runs: it may go anywhere next time. */
+  ran(id: string): void {
+    this.#avoid.delete(id);
+  }
+
+  /** The task is stopped or forgotten. */
+  forget(id: string): void {
+    this.#pending.delete(id);
+    this.#avoid.delete(id);
+  }
+
+  /** One round; resolves true when it was full (more may be waiting right behind it). */
+  async round(): Promise<boolean> {
+    const { tasks, clock, scheduler, sender } = this.opts;
+    if (this.#pending.size === 0) return false;
+    const nodes = this.opts.nodes();
+    const changes: Promise<unknown>[] = [];
+    let placed = 0;
+    // Replicas per node of each service placed this round: counted once, kept up to date.
+    const spread = new Map<string, Map<string, number>>();
+    const replicasOf = (service: string) => {
+      let counts = spread.get(service);
+      if (!counts) {
+        spread.set(service, counts = new Map());
+        for (const t of tasks.values()) {
+          if (t.Service !== service || !t.Node || isTerminal(t.State)) continue;
+          if (tasks.desired(t.ID) !== "run") continue;
+          counts.set(t.Node, (counts.get(t.Node) ?? 0) + 1);
+        }
+      }
+      return counts;
+    };
+    for (const id of [...this.#pending]) {
+      if (placed >= DISPATCH_ROUND) break;
+      const task = tasks.get(id);
+      if (!task || task.State !== State.Pending || tasks.desired(id) !== "run") {
+        this.#pending.delete(id);
+        if (task?.State === State.Pending) {
+          changes.push(tasks.change(id, moves.finishStopped(isoNow(clock))));
+        }
+        continue;
+      }
+      const avoid = this.#avoid.get(id);
+      let candidates = avoid ? nodes.filter((n) => !avoid.has(n.Name)) : nodes;
+      if (avoid && candidates.every((n) => n.Status !== "ready")) {
+        // Every other node is gone too: trying an avoided node beats waiting forever.
+        this.#avoid.delete(id);
+        candidates = nodes;
+      }
+      const prefer = task.Service
+        ? (feasible: Node[]) =>
+          spreadAmong(
+            feasible,
+            replicasOf(task.Service),
+            this.opts.spreadLabel(task.Service),
+            nodes,
+          )
+        : undefined;
+      const placement = place(scheduler, task, candidates, prefer);
+      if (!placement.node) {
+        const reason = `waiting for a node: ${placement.reason}`;
+        if (task.Error !== reason) changes.push(tasks.change(id, moves.waitForNode(reason)));
+        continue;
+      }
+      const node = placement.node;
+      this.#pending.delete(id);
+      placed++;
+      // Count it against the node at once so the rest of this round sees it.
+      node.CpuAllocated += task.Cpu;
+      node.MemoryAllocated += task.Memory;
+      node.DiskAllocated += task.Disk;
+      node.TaskCount++;
+      if (task.Service) {
+        const counts = replicasOf(task.Service);
+        counts.set(node.Name, (counts.get(node.Name) ?? 0) + 1);
+      }
+      // Asked for in one turn, the round's changes share one commit; each is applied to
+      // the task's newest version, so a stop that came first wins.
+      const placing = tasks.change(id, moves.place(node.Name, scheduler.name));
+      changes.push(placing.then((stored) => {
+        if (stored?.State === State.Scheduled && stored.Node === node.Name) {
+          sender.queue(stored);
+        }
+      }, (error) => {
+        // Not stored (the store failed): it stays Pending and is tried again.
+        if (tasks.get(id)?.State === State.Pending) this.#pending.add(id);
+        throw error;
+      }));
+    }
+    await settledOrThrow(changes).finally(() => {
+      // A full round has more behind it: its placements wait for them (outbox.ts).
+      if (placed < DISPATCH_ROUND) sender.flush();
+    });
+    return placed >= DISPATCH_ROUND;
+  }
+}
