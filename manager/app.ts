@@ -28,6 +28,7 @@ import {
   type Task,
 } from "../task/mod.ts";
 import type { Manager } from "./manager.ts";
+import { createEventRoutes } from "./event_routes.ts";
 import { createServiceRoutes } from "./service_routes.ts";
 
 /** Concurrent log streams one token may hold open. */
@@ -232,6 +233,7 @@ export function createManagerApp(
   });
 
   routes.route("/", createServiceRoutes(manager.services, reader));
+  routes.route("/", createEventRoutes(manager.events, shutdown));
   if (security) {
     routes.route("/", createSecurityRoutes(security));
     return createApi("manager", routes, {

@@ -42,6 +42,7 @@ import { collect } from "./collector.ts";
 import * as moves from "./moves.ts";
 import { type HeartbeatOutcome, NodeRegistry } from "./nodes.ts";
 import { Dispatcher } from "./dispatcher.ts";
+import { EventLog } from "./event_log.ts";
 import { Sender } from "./sender.ts";
 import { Services } from "./services.ts";
 import { allocate } from "./policy.ts";
@@ -102,6 +103,8 @@ export class Manager {
   readonly scheduler: Scheduler;
   readonly nodes: NodeRegistry;
   readonly services: Services;
+  /** Every change of a task, a service or a node, in order (`GET /events`). */
+  readonly events: EventLog;
   readonly tasks: TaskBook;
   readonly guard: StoreGuard;
   readonly clock: Clock;
@@ -136,6 +139,23 @@ export class Manager {
     };
     this.guard = new StoreGuard(options.db);
     this.tasks = new TaskBook(options.db, { clock: this.clock, guard: this.guard });
+    this.#log = options.log ?? ((m) => console.log(`[manager] ${m}`));
+    this.events = new EventLog(options.db, this.clock, this.#log);
+    this.tasks.observe((before, after, message) => {
+      const task = after ?? before!;
+      const moved = !before || !after || before.State !== after.State;
+      if (!message && !moved) return; // what the task's story leaves out, so does the stream
+      this.events.record({
+        Type: "task",
+        Action: after ? (moved ? stateName(after.State) : "changed") : "forgotten",
+        Message: message,
+        Task: task.ID,
+        Name: task.Name,
+        ...(task.Service ? { Service: task.Service } : {}),
+        ...(task.Node ? { Node: task.Node } : {}),
+        State: task.State,
+      });
+    });
     this.nodes = new NodeRegistry(options.db.store<Node>("nodes"), {
       clock: this.clock,
       guard: this.guard,
@@ -143,7 +163,6 @@ export class Manager {
       callTimeoutMs: this.#opts.workerTimeoutMs,
       credential: options.workerCredential,
     });
-    this.#log = options.log ?? ((m) => console.log(`[manager] ${m}`));
     this.services = new Services(this, options.db.store<Service>("services"), this.#log);
     this.#sender = new Sender({
       tasks: this.tasks,
@@ -179,6 +198,7 @@ export class Manager {
 
   /** Loads everything from the store, resumes unfinished work, starts the loops. */
   async start(): Promise<void> {
+    await this.events.load();
     await this.nodes.load(this.#static);
     for (const task of await this.tasks.load()) {
       const desired = this.tasks.desired(task.ID);
@@ -199,6 +219,7 @@ export class Manager {
     this.wake();
     await Promise.all(this.#loops);
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+    await this.events.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -293,7 +314,7 @@ export class Manager {
     if (node.Status === "ready") await this.#nodeDown(node, "removed with DELETE /nodes");
     else await this.#moveTasksOff(name, "removed with DELETE /nodes");
     await this.nodes.forget(name);
-    this.#log(`node ${name} is forgotten`);
+    this.#nodeEvent(name, "forgotten", `node ${name} is forgotten`);
   }
 
   /**
@@ -306,7 +327,9 @@ export class Manager {
     patch: { Availability?: Availability; Labels?: Record<string, string> },
   ): Promise<Node> {
     const node = await this.nodes.update(name, patch);
-    if (patch.Availability) this.#log(`node ${name} is set to ${patch.Availability}`);
+    if (patch.Availability) {
+      this.#nodeEvent(name, patch.Availability, `node ${name} is set to ${patch.Availability}`);
+    }
     if (node.Availability === "drain") {
       const reason = `stopped: node ${name} is draining`;
       const active = [...this.tasks.onNode(name)].filter((t) =>
@@ -397,7 +420,8 @@ export class Manager {
   ): Promise<HeartbeatOutcome> {
     const outcome = await this.nodes.heartbeat(name, api, stats, isStatic, labels);
     if (outcome === "same") return outcome;
-    this.#log(`node ${name} is ${outcome === "new" ? "joined" : "back"} (${api})`);
+    const action = outcome === "new" ? "joined" : "back";
+    this.#nodeEvent(name, action, `node ${name} is ${action} (${api})`);
     this.wake();
     // A node that returns may still run copies of tasks that moved: sync stops them.
     this.#track(this.#watch.sync(name));
@@ -405,6 +429,12 @@ export class Manager {
   }
 
   // --- internals -------------------------------------------------------------------------
+
+  /** A node's change: in the log and in the event stream. */
+  #nodeEvent(node: string, action: string, message: string): void {
+    this.#log(message);
+    this.events.record({ Type: "node", Action: action, Message: message, Node: node });
+  }
 
   /** Background work: awaited on close, and never an unhandled rejection. */
   #track(promise: Promise<unknown>): void {
@@ -480,7 +510,7 @@ export class Manager {
 
   async #nodeDown(node: Node, reason: string): Promise<void> {
     await this.nodes.markDown(node.Name, reason);
-    this.#log(`node ${node.Name} is down: ${reason}`);
+    this.#nodeEvent(node.Name, "down", `node ${node.Name} is down: ${reason}`);
     await this.#moveTasksOff(node.Name, `node ${node.Name} is down (${reason})`);
   }
 
@@ -516,5 +546,6 @@ export class Manager {
       log: this.#log,
     });
     for (const id of forgotten) this.#line.forget(id);
+    await this.guard.run("collect old events", () => this.events.collect());
   }
 }

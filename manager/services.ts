@@ -125,7 +125,11 @@ export class Services {
     );
     if (stored === null) throw new CubeError(409, `Service ${spec.Name} exists already`);
     this.#services.set(spec.Name, service);
-    this.log(`service ${spec.Name} created: ${spec.Replicas} replicas of ${spec.Task.Image}`);
+    this.#event(
+      spec.Name,
+      "created",
+      `service ${spec.Name} created: ${spec.Replicas} replicas of ${spec.Task.Image}`,
+    );
     this.wake();
     return this.#view(service, []);
   }
@@ -138,7 +142,11 @@ export class Services {
       UpdateTime: isoNow(this.manager.clock),
     };
     await this.#save(scaled);
-    this.log(`service ${name} scaled from ${service.Spec.Replicas} to ${replicas}`);
+    this.#event(
+      name,
+      "scaled",
+      `service ${name} scaled from ${service.Spec.Replicas} to ${replicas}`,
+    );
     this.wake();
     return this.#view(scaled, this.#bucket().get(name) ?? []);
   }
@@ -211,7 +219,7 @@ export class Services {
     };
     await this.#save(next);
     this.#batchAt.delete(service.Name);
-    this.log(`service ${service.Name}: ${message}`);
+    this.#event(service.Name, state, `service ${service.Name}: ${message}`);
     this.wake();
     return this.#view(next, this.#bucket().get(service.Name) ?? []);
   }
@@ -244,7 +252,7 @@ export class Services {
       : { State: "completed" as const, Message: `update to version ${service.Version} completed` };
     await this.#save({ ...service, UpdateStatus: status, UpdateTime: isoNow(this.manager.clock) });
     this.#batchAt.delete(service.Name);
-    this.log(`service ${service.Name}: ${status.Message}`);
+    this.#event(service.Name, status.State, `service ${service.Name}: ${status.Message}`);
   }
 
   /** One step of a service's rolling update; `failed`: its failed replicas still wanted. */
@@ -277,7 +285,19 @@ export class Services {
     await settledOrThrow(
       live.map((t) => this.manager.stop(t.ID, `stopped: service ${name} removed`)),
     );
-    this.log(`service ${name} removed`);
+    this.#event(name, "removed", `service ${name} removed`);
+  }
+
+  /** A service's change: in the log and in the event stream. */
+  #event(name: string, action: string, message: string): void {
+    this.log(message);
+    this.manager.events.record({
+      Type: "service",
+      Action: action,
+      Message: message,
+      Name: name,
+      Service: name,
+    });
   }
 
   #require(name: string): Service {

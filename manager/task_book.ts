@@ -44,7 +44,7 @@ export interface Edit {
 /** A change: the newest version of the task (and what the user wants of it) in, an edit or nothing out. */
 export type Mutation = (current: Task, desired: Desired) => Edit | null | undefined;
 
-/** Told of every stored change: for the seeded simulation's checks (and, later, the event stream). */
+/** Told of every stored change: the event stream, and the seeded simulation's checks. */
 export type ChangeObserver = (before: Task | null, after: Task | null, message: string) => void;
 
 /** A commit waiting for the next group commit. */
@@ -83,7 +83,7 @@ export class TaskBook {
   #queue: Queued[] = [];
   #inFlight = 0;
   #kickPending = false;
-  observer: ChangeObserver | null = null;
+  readonly #observers: ChangeObserver[] = [];
 
   constructor(db: Database, options: { clock: Clock; guard: StoreGuard }) {
     this.#db = db;
@@ -91,6 +91,11 @@ export class TaskBook {
     this.#taskStore = db.store<TaskRecord>(TASKS);
     this.#desiredStore = db.store<Desired>(DESIRED);
     this.#clock = options.clock;
+  }
+
+  /** Tells `observer` of every change stored from now on. */
+  observe(observer: ChangeObserver): void {
+    this.#observers.push(observer);
   }
 
   /** Loads everything from the store; returns the tasks oldest first. */
@@ -267,7 +272,7 @@ export class TaskBook {
         return false;
       }
       this.#drop(id);
-      this.observer?.(current, null, "forgotten");
+      for (const observe of this.#observers) observe(current, null, "forgotten");
       return true;
     });
   }
@@ -321,7 +326,7 @@ export class TaskBook {
     if (desired === "run") this.#desired.delete(task.ID);
     else this.#desired.set(task.ID, desired);
     this.#stories.set(task.ID, story);
-    this.observer?.(before, task, message);
+    for (const observe of this.#observers) observe(before, task, message);
   }
 
   async #reload(id: string): Promise<void> {

@@ -44,7 +44,7 @@ export class Checker {
 
   /** Watches a manager's every stored change. */
   watch(manager: Manager): void {
-    manager.tasks.observer = (before, after, message) => this.#change(before, after, message);
+    manager.tasks.observe((before, after, message) => this.#change(before, after, message));
   }
 
   #change(before: Task | null, after: Task | null, message: string): void {

@@ -15,3 +15,4 @@ export * from "./restart.ts";
 export * from "./constraints.ts";
 export * from "./service.ts";
 export * from "./service_schema.ts";
+export * from "./events.ts";

@@ -1,0 +1,138 @@
+/**
+ * The event stream: a task's way to Running arrives live and in order over a real
+ * cluster; a client resumes after the last index it saw; filters narrow it; indexes never
+ * repeat across a restart; events the store collected are reported gone, not skipped
+ * silently; bad queries are 400s.
+ */
+import assert from "node:assert/strict";
+import { systemClock } from "../../lib/clock.ts";
+import { EventLog } from "../../manager/event_log.ts";
+import { createEventRoutes } from "../../manager/event_routes.ts";
+import { KvDatabase } from "../../store/mod.ts";
+import type { ClusterEvent } from "../../task/mod.ts";
+import { startCluster } from "../../testing/cluster.ts";
+import { SLEEP_IMAGE } from "../../testing/docker.ts";
+import { request, tempDir, trustedFetch } from "../../testing/wait.ts";
+
+/** Reads NDJSON lines from a stream until `done` says so; cancels it then. */
+async function readUntil(
+  response: Response,
+  done: (events: ClusterEvent[]) => boolean,
+): Promise<ClusterEvent[]> {
+  const events: ClusterEvent[] = [];
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  try {
+    while (!done(events)) {
+      const { value, done: over } = await reader.read();
+      if (over) break;
+      text += value;
+      const lines = text.split("\n");
+      text = lines.pop()!;
+      for (const line of lines) if (line.trim()) events.push(JSON.parse(line));
+    }
+  } finally {
+    await reader.cancel();
+  }
+  return events;
+}
+
+Deno.test("a task's way to Running streams live, in order, and a client resumes after the last index it saw", async () => {
+  await using cluster = await startCluster({ workers: 1 });
+  const stream = await trustedFetch(`${cluster.url}/events?format=ndjson&type=task`);
+  assert.equal(stream.status, 200);
+  assert.match(stream.headers.get("content-type")!, /ndjson/);
+  const task = await cluster.submit({ Name: "watched", Image: SLEEP_IMAGE });
+  const seen = await readUntil(
+    stream,
+    (events) => events.some((e) => e.Task === task.ID && e.Action === "Running"),
+  );
+  const mine = seen.filter((e) => e.Task === task.ID);
+  assert.deepEqual(mine.map((e) => e.Action), ["Pending", "Scheduled", "Running"]);
+  assert.ok(mine.every((e, i) => i === 0 || e.Index > mine[i - 1].Index), "indexes increase");
+  assert.equal(mine[2].Node, [...cluster.workers.keys()][0]);
+  assert.equal(mine[0].Name, "watched");
+
+  // Resuming after the first: the rest, and nothing before it.
+  const resumed = await trustedFetch(
+    `${cluster.url}/events?format=ndjson&follow=false&task=${task.ID}&since=${mine[0].Index}`,
+  );
+  const rest = await readUntil(resumed, () => false);
+  assert.deepEqual(rest.map((e) => e.Action), ["Scheduled", "Running"]);
+
+  // Server-Sent Events resume from Last-Event-ID, as a browser's EventSource does.
+  const sse = await trustedFetch(`${cluster.url}/events?follow=false&task=watched`, {
+    headers: { "last-event-id": String(mine[1].Index) },
+  });
+  assert.match(sse.headers.get("content-type")!, /text\/event-stream/);
+  const text = await sse.text();
+  assert.equal(text, `id: ${mine[2].Index}\nevent: task\ndata: ${JSON.stringify(mine[2])}\n\n`);
+});
+
+Deno.test("service and node changes are in the stream too, and filters narrow it", async () => {
+  await using cluster = await startCluster({ workers: 1 });
+  await request(`${cluster.url}/services`, {
+    body: { Name: "web", Replicas: 1, Task: { Image: SLEEP_IMAGE } },
+  });
+  await request(`${cluster.url}/services/web/scale`, { body: { Replicas: 0 } });
+  const all = await readUntil(
+    await trustedFetch(`${cluster.url}/events?format=ndjson&follow=false&since=0`),
+    () => false,
+  );
+  assert.ok(all.some((e) => e.Type === "node" && e.Action === "joined"));
+  const service = await readUntil(
+    await trustedFetch(
+      `${cluster.url}/events?format=ndjson&follow=false&since=0&service=web&type=service`,
+    ),
+    () => false,
+  );
+  assert.deepEqual(service.map((e) => e.Action), ["created", "scaled"]);
+  const last = await readUntil(
+    await trustedFetch(`${cluster.url}/events?format=ndjson&follow=false&last=1`),
+    () => false,
+  );
+  assert.equal(last.length, 1);
+  assert.equal(last[0].Index, all.at(-1)!.Index >= last[0].Index ? last[0].Index : -1);
+  for (
+    const [query, message] of [
+      ["since=-1", /Invalid since/],
+      ["type=pods", /Invalid type: "pods" is not one of task, service, node/],
+      ["format=xml", /Invalid format/],
+    ] as const
+  ) {
+    const { status, body } = await request(`${cluster.url}/events?${query}`);
+    assert.equal(status, 400);
+    assert.match(body.Message, message);
+  }
+});
+
+Deno.test("indexes never repeat after a restart, and collected events are reported gone", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/events.kv`;
+  let lastIndex = 0;
+  {
+    using db = await KvDatabase.open(path);
+    const log = new EventLog(db, systemClock, () => {}, 10);
+    await log.load();
+    for (let i = 0; i < 30; i++) {
+      lastIndex = log.record({ Type: "node", Action: "back", Message: `m${i}` }).Index;
+      // Stored ten to a write: the store collects whole writes.
+      if (i % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 120));
+    }
+    await log.close();
+    await log.collect();
+  }
+  using db = await KvDatabase.open(path);
+  const log = new EventLog(db, systemClock, () => {}, 10);
+  await log.load();
+  const next = log.record({ Type: "node", Action: "down", Message: "after" });
+  assert.ok(next.Index > lastIndex, `${next.Index} comes after ${lastIndex}`);
+  const app = createEventRoutes(log);
+  const response = await app.request("/events?format=ndjson&follow=false&since=0");
+  const lines = (await response.text()).trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(lines[0].Type, "gone");
+  assert.match(lines[0].Message, /were collected; the stream goes on from \d+/);
+  assert.ok(lines.length - 1 < 31, "the oldest are gone from the store");
+  assert.equal(lines.at(-1).Message, "after");
+  await log.close();
+});
