@@ -7,7 +7,14 @@
 
 import { fetchFailure, messageIn } from "../lib/errors.ts";
 import type { TokenInfo } from "../security/mod.ts";
-import type { Node, ServiceDetail, ServiceView, Task, TaskHistoryEvent } from "../task/mod.ts";
+import type {
+  ClusterEvent,
+  Node,
+  ServiceDetail,
+  ServiceView,
+  Task,
+  TaskHistoryEvent,
+} from "../task/mod.ts";
 
 /** A failure the CLI reports as one line and a non-zero exit. */
 export class CliError extends Error {
@@ -188,6 +195,28 @@ export class ManagerClient implements Disposable {
     await this.#json(`/tasks/${id}`, { method: "DELETE" });
   }
 
+  /**
+   * The event stream (`GET /events` as NDJSON): each event or notice as it comes, until
+   * the stream ends (without `follow`, after what is stored) or `signal` aborts.
+   */
+  async *eventStream(
+    query: Record<string, string>,
+    signal: AbortSignal,
+  ): AsyncGenerator<ClusterEvent | StreamNotice> {
+    const params = new URLSearchParams({ ...query, format: "ndjson" });
+    const response = await this.#fetch(`/events?${params}`, { signal });
+    if (!response.ok || !response.body) {
+      throw new CliError(messageOf(await response.text(), response.status));
+    }
+    let text = "";
+    for await (const chunk of response.body.pipeThrough(new TextDecoderStream())) {
+      text += chunk;
+      const lines = text.split("\n");
+      text = lines.pop()!;
+      for (const line of lines) if (line.trim()) yield JSON.parse(line);
+    }
+  }
+
   async logs(
     id: string,
     options: { follow: boolean; tail?: number },
@@ -201,6 +230,12 @@ export class ManagerClient implements Disposable {
     }
     return response.body;
   }
+}
+
+/** What `GET /events` streams besides events: collected history, or the end of a stream. */
+export interface StreamNotice {
+  Type: "gone" | "end";
+  Message: string;
 }
 
 function messageOf(text: string, status: number): string {

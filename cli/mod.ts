@@ -7,6 +7,7 @@
 import { Command } from "commander";
 import denoJson from "../deno.json" with { type: "json" };
 import { devCommand } from "./dev_command.ts";
+import { eventsCommand } from "./event_commands.ts";
 import { managerCommand } from "./manager_command.ts";
 import { logsCommand, runCommand, statusCommand, stopCommand } from "./task_commands.ts";
 import { simCommand } from "./sim_command.ts";
@@ -27,6 +28,7 @@ export function createProgram(): Command {
     .addCommand(statusCommand())
     .addCommand(stopCommand())
     .addCommand(logsCommand())
+    .addCommand(eventsCommand())
     .addCommand(nodesCommand())
     .addCommand(nodeCommand())
     .addCommand(serviceCommand())

@@ -264,7 +264,7 @@ Deno.test("the book's task.json runs with cube run -f; status, nodes, logs and s
   await assert.rejects(docker.getContainer(task.ContainerID).inspect(), /no such container/i);
 });
 
-Deno.test("cube run IMAGE takes ports, env, requests and a command; logs -f shows later output", async () => {
+Deno.test("cube run IMAGE takes ports, env, requests and a command; logs -f shows later output; cube events shows its story and follows it", async () => {
   await using cluster = await startProcesses();
   const hostPort = freePort();
   const run = await cube([
@@ -321,6 +321,54 @@ Deno.test("cube run IMAGE takes ports, env, requests and a command; logs -f show
     await reader;
     await stderr;
   }
+
+  // cube events: the task's story so far, as lines and as JSON; -f shows its stop live.
+  const events = await cube(["events", "--task", "talker"], cluster.env);
+  assert.equal(events.code, 0, events.stderr);
+  assert.match(
+    events.stdout,
+    /^\s*\d+ \S+ task\s+Pending\s+talker \(\w{8}\) : submitted\n.*task\s+Scheduled\s+talker .* on \S+ : placed on \S+ by epvm\n.*task\s+Running/m,
+  );
+  const json = await cube(["events", "--task", id, "--json"], cluster.env);
+  const lines = json.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((e) => e.Action), ["Pending", "Scheduled", "Running"]);
+  assert.ok(lines.every((e) => e.Task === id));
+  const watcher = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      MAIN,
+      "events",
+      "-f",
+      "--task",
+      "talker",
+      "--since",
+      String(lines[2].Index),
+    ],
+    env: cluster.env,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let live = "";
+  const watching = (async () => {
+    for await (const chunk of watcher.stdout.pipeThrough(new TextDecoderStream())) live += chunk;
+  })();
+  const watcherErr = new Response(watcher.stderr).text();
+  try {
+    assert.equal((await cube(["stop", "talker"], cluster.env)).code, 0);
+    await waitFor("the stop in the stream", () => /task\s+Completed\s+talker/.test(live), {
+      timeoutMs: 20_000,
+    });
+    assert.ok(!live.includes("Pending"), "only what came after --since");
+  } finally {
+    watcher.kill("SIGINT");
+    await watcher.status;
+    await watching;
+    await watcherErr;
+  }
+  const bad = await cube(["events", "--type", "pods"], cluster.env);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /Invalid type: "pods" is not one of task, service, node/);
 });
 
 Deno.test("every mistake gets a clear message and a non-zero exit", async () => {
