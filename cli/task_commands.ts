@@ -43,31 +43,76 @@ export async function connect(flags: ConnectionFlags): Promise<ManagerClient> {
 const tty = () => Deno.stderr.isTerminal();
 
 /** Polls until `done` says so, telling the user each new state on a terminal. */
+/**
+ * Waits until `done` holds for the task, printing each change (state, node, reason) as it
+ * happens: from the event stream, or by polling a manager that has none.
+ */
 async function follow(
   client: ManagerClient,
   id: string,
   done: (task: Task) => boolean,
   timeoutSeconds: number,
+  /** How long a task that is done when Running must stay Running (`cube run`). */
+  steadyMs = 0,
 ): Promise<Task> {
-  const deadline = Date.now() + timeoutSeconds * 1000;
+  const timeUp = new AbortController();
+  /** Cuts the event stream once it has told enough. */
+  const enough = new AbortController();
+  const timer = setTimeout(() => timeUp.abort(), timeoutSeconds * 1000);
   let said = "";
-  while (true) {
-    const task = await client.task(id);
+  let task = await client.task(id);
+  const check = async () => {
+    task = await client.task(id);
     const line = `${stateName(task.State)}${task.Node ? ` on ${task.Node}` : ""}${
       task.Error ? `: ${task.Error}` : ""
     }`;
     if (line !== said && tty()) console.error(`  ${line}`);
     said = line;
-    if (done(task)) return task;
-    if (Date.now() > deadline) {
-      throw new CliError(
-        `task ${id.slice(0, 8)} is still ${stateName(task.State)} after ${timeoutSeconds} s${
-          task.Error ? `: ${task.Error}` : ""
-        } (it keeps going; see 'cube status ${id.slice(0, 8)}')`,
+    return done(task);
+  };
+  try {
+    if (await check() && !(steadyMs && task.State === State.Running)) return task;
+    try {
+      const stream = client.eventStream(
+        { task: id, last: "50", follow: "true" },
+        AbortSignal.any([timeUp.signal, enough.signal]),
       );
+      let next = stream.next();
+      next.catch(() => {}); // rejected when the stream is cut below: nothing to handle
+      for (;;) {
+        const item = await next;
+        if (item.done) break;
+        next = stream.next();
+        next.catch(() => {});
+        if (item.value.Type !== "task" || !await check()) continue;
+        // Running: it must still be so a moment later, so a container that dies at once is
+        // a failed run, not a successful one (as when this polled every 200 ms).
+        if (task.State !== State.Running || steadyMs === 0) break;
+        await sleep(steadyMs);
+        if (await check()) break;
+      }
+      if (done(task)) return task;
+    } catch {
+      // Time is up, or no stream here (an older manager): then poll instead.
+      if (timeUp.signal.aborted) throw timedOut(id, task, timeoutSeconds);
     }
-    await sleep(200);
+    while (!timeUp.signal.aborted) {
+      if (await check()) return task;
+      await sleep(200);
+    }
+    throw timedOut(id, task, timeoutSeconds);
+  } finally {
+    enough.abort(); // the stream's request, if it is still open
+    clearTimeout(timer);
   }
+}
+
+function timedOut(id: string, task: Task, timeoutSeconds: number): CliError {
+  return new CliError(
+    `task ${id.slice(0, 8)} is still ${stateName(task.State)} after ${timeoutSeconds} s${
+      task.Error ? `: ${task.Error}` : ""
+    } (it keeps going; see 'cube status ${id.slice(0, 8)}')`,
+  );
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -168,6 +213,9 @@ export function taskFromFlags(
   return task;
 }
 
+/** How long after it started `cube run` looks at a task again before it says it runs. */
+const STEADY_MS = 250;
+
 /** Running, or finished with no restart to come. */
 function settled(task: Task): boolean {
   return task.State === State.Running || (isTerminal(task.State) && !restartDecision(task).restart);
@@ -237,7 +285,7 @@ export function runCommand(): Command {
     }
     const task = flags.detach
       ? submitted
-      : await follow(client, submitted.ID, settled, flags.timeout);
+      : await follow(client, submitted.ID, settled, flags.timeout, STEADY_MS);
     if (flags.json) console.log(JSON.stringify(task, null, 2));
     else console.log(task.ID);
     if (!flags.detach && task.State !== State.Running) {
