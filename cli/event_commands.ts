@@ -36,9 +36,8 @@ export function eventLine(event: ClusterEvent): string {
     event.Timestamp,
     event.Type.padEnd(7),
     event.Action.padEnd(11),
-    subject,
-    event.Message ? `: ${event.Message}` : "",
-  ].join(" ").trimEnd();
+    event.Message ? `${subject}: ${event.Message}` : subject,
+  ].join(" ");
 }
 
 export function eventsCommand(): Command {

@@ -327,7 +327,7 @@ Deno.test("cube run IMAGE takes ports, env, requests and a command; logs -f show
   assert.equal(events.code, 0, events.stderr);
   assert.match(
     events.stdout,
-    /^\s*\d+ \S+ task\s+Pending\s+talker \(\w{8}\) : submitted\n.*task\s+Scheduled\s+talker .* on \S+ : placed on \S+ by epvm\n.*task\s+Running/m,
+    /^\s*\d+ \S+ task\s+Pending\s+talker \(\w{8}\): submitted\n.*task\s+Scheduled\s+talker .* on \S+: placed on \S+ by epvm\n.*task\s+Running/m,
   );
   const json = await cube(["events", "--task", id, "--json"], cluster.env);
   const lines = json.stdout.trim().split("\n").map((l) => JSON.parse(l));
