@@ -9,6 +9,7 @@ import { Hono } from "hono";
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { CubeError, errorMessage, type ErrorStatus } from "../lib/errors.ts";
+import { metricsResponse, type Registry, requestMetrics } from "./metrics.ts";
 
 /**
  * Deno KV values are capped at 64 KiB; a task body above this limit could be
@@ -26,6 +27,8 @@ export interface ApiOptions {
   guard?: MiddlewareHandler;
   /** The body limit of a route (path without `/v1`), when not `MAX_BODY_BYTES`. */
   bodyLimit?: (method: string, path: string) => number | undefined;
+  /** Counts every request and serves `GET /metrics` (behind `guard`, like any route). */
+  metrics?: Registry;
 }
 
 export interface ErrorBody {
@@ -56,6 +59,7 @@ export async function readJson(c: Context): Promise<unknown> {
  */
 export function createApi(name: string, routes: Hono, options: ApiOptions = {}): Hono {
   const app = new Hono();
+  if (options.metrics) app.use("*", requestMetrics(options.metrics));
   app.use("*", async (c, next) => {
     const url = c.req.url;
     if (url.length > MAX_URL_BYTES) {
@@ -90,6 +94,12 @@ export function createApi(name: string, routes: Hono, options: ApiOptions = {}):
     const path = c.req.path.replace(/^\/v1(?=\/|$)/, "") || "/";
     return limiter(options.bodyLimit?.(c.req.method, path) ?? MAX_BODY_BYTES)(c, next);
   });
+  const metrics = options.metrics;
+  if (metrics) {
+    for (const path of ["/metrics", "/v1/metrics"]) {
+      app.get(path, (c) => metricsResponse(c, metrics));
+    }
+  }
   app.route("/v1", routes);
   app.route("/", routes);
   app.notFound((c) =>

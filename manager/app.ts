@@ -239,7 +239,8 @@ export function createManagerApp(
     return createApi("manager", routes, {
       guard: requireToken(security.tokens, open),
       bodyLimit,
+      metrics: manager.metrics.registry,
     });
   }
-  return createApi("manager", routes, { bodyLimit });
+  return createApi("manager", routes, { bodyLimit, metrics: manager.metrics.registry });
 }

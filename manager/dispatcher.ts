@@ -13,6 +13,7 @@ import { type Clock, isoNow } from "../lib/clock.ts";
 import { place, type Scheduler } from "../scheduler/mod.ts";
 import { isTerminal, type Node, State } from "../task/mod.ts";
 import * as moves from "./moves.ts";
+import type { ManagerMetrics } from "./metrics.ts";
 import type { Sender } from "./sender.ts";
 import { spreadAmong } from "./spread.ts";
 import type { TaskBook } from "./task_book.ts";
@@ -32,6 +33,7 @@ export interface DispatcherOptions {
   nodes: () => Node[];
   /** The label a service spreads its replicas over ("" for nodes). */
   spreadLabel: (service: string) => string;
+  metrics: ManagerMetrics;
 }
 
 export class Dispatcher {
@@ -39,6 +41,8 @@ export class Dispatcher {
   readonly #pending = new Set<string>();
   /** Nodes a task must avoid until it runs. */
   readonly #avoid = new Map<string, Set<string>>();
+  /** When each task in line joined it (clock ms): for the placement latency. */
+  readonly #since = new Map<string, number>();
 
   constructor(private readonly opts: DispatcherOptions) {}
 
@@ -58,6 +62,7 @@ export class Dispatcher {
       set.add(avoid);
     }
     this.#pending.add(id);
+    if (!this.#since.has(id)) this.#since.set(id, this.opts.clock.now());
   }
 
   /** The task runs: it may go anywhere next time. */
@@ -69,6 +74,7 @@ export class Dispatcher {
   forget(id: string): void {
     this.#pending.delete(id);
     this.#avoid.delete(id);
+    this.#since.delete(id);
   }
 
   /** One round; resolves true when it was full (more may be waiting right behind it). */
@@ -97,6 +103,7 @@ export class Dispatcher {
       const task = tasks.get(id);
       if (!task || task.State !== State.Pending || tasks.desired(id) !== "run") {
         this.#pending.delete(id);
+        this.#since.delete(id);
         if (task?.State === State.Pending) {
           changes.push(tasks.change(id, moves.finishStopped(isoNow(clock))));
         }
@@ -121,7 +128,10 @@ export class Dispatcher {
       const placement = place(scheduler, task, candidates, prefer);
       if (!placement.node) {
         const reason = `waiting for a node: ${placement.reason}`;
-        if (task.Error !== reason) changes.push(tasks.change(id, moves.waitForNode(reason)));
+        if (task.Error !== reason) {
+          this.opts.metrics.placementFailed(placement.reason);
+          changes.push(tasks.change(id, moves.waitForNode(reason)));
+        }
         continue;
       }
       const node = placement.node;
@@ -140,7 +150,10 @@ export class Dispatcher {
       // the task's newest version, so a stop that came first wins.
       const placing = tasks.change(id, moves.place(node.Name, scheduler.name));
       changes.push(placing.then((stored) => {
+        const since = this.#since.get(id);
+        this.#since.delete(id);
         if (stored?.State === State.Scheduled && stored.Node === node.Name) {
+          if (since !== undefined) this.opts.metrics.placed((clock.now() - since) / 1000);
           sender.queue(stored);
         }
       }, (error) => {

@@ -43,6 +43,7 @@ import * as moves from "./moves.ts";
 import { type HeartbeatOutcome, NodeRegistry } from "./nodes.ts";
 import { Dispatcher } from "./dispatcher.ts";
 import { EventLog } from "./event_log.ts";
+import { ManagerMetrics } from "./metrics.ts";
 import { Sender } from "./sender.ts";
 import { Services } from "./services.ts";
 import { allocate } from "./policy.ts";
@@ -105,6 +106,8 @@ export class Manager {
   readonly services: Services;
   /** Every change of a task, a service or a node, in order (`GET /events`). */
   readonly events: EventLog;
+  /** What `GET /metrics` shows. */
+  readonly metrics: ManagerMetrics;
   readonly tasks: TaskBook;
   readonly guard: StoreGuard;
   readonly clock: Clock;
@@ -138,7 +141,17 @@ export class Manager {
       workerTimeoutMs: options.workerTimeoutMs ?? 5_000,
     };
     this.guard = new StoreGuard(options.db);
-    this.tasks = new TaskBook(options.db, { clock: this.clock, guard: this.guard });
+    this.metrics = new ManagerMetrics({
+      tasks: () => this.tasks.values(),
+      nodes: () => this.listNodes(),
+      services: () => this.services.list(),
+      queued: () => this.#line.pending,
+    });
+    this.tasks = new TaskBook(options.db, {
+      clock: this.clock,
+      guard: this.guard,
+      onCommit: (seconds, changes) => this.metrics.committed(seconds, changes),
+    });
     this.#log = options.log ?? ((m) => console.log(`[manager] ${m}`));
     this.events = new EventLog(options.db, this.clock, this.#log);
     this.tasks.observe((before, after, message) => {
@@ -179,6 +192,7 @@ export class Manager {
       clock: this.clock,
       nodes: () => this.listNodes(),
       spreadLabel: (service) => this.services.spreadLabel(service),
+      metrics: this.metrics,
     });
     this.#static = options.workers ?? [];
     this.#watch = new NodeWatch(
@@ -489,11 +503,17 @@ export class Manager {
   }
 
   async #restart(id: string): Promise<void> {
-    const from = this.tasks.get(id)?.Node ?? "";
+    const before = this.tasks.get(id);
+    const from = before?.Node ?? "";
     const task = await this.tasks.change(
       id,
       moves.restart((name) => this.nodes.get(name), this.#opts.restartWindowMs),
     );
+    if (task && task !== before && !isTerminal(task.State)) {
+      this.metrics.restarted(
+        before?.FailureCause === "infrastructure" ? "infrastructure" : "task",
+      );
+    }
     if (task?.State === State.Scheduled) this.#sender.run(task);
     else if (task?.State === State.Pending) {
       // It could not start there: try another node.
@@ -511,6 +531,7 @@ export class Manager {
   async #nodeDown(node: Node, reason: string): Promise<void> {
     await this.nodes.markDown(node.Name, reason);
     this.#nodeEvent(node.Name, "down", `node ${node.Name} is down: ${reason}`);
+    this.metrics.nodeDown();
     await this.#moveTasksOff(node.Name, `node ${node.Name} is down (${reason})`);
   }
 
@@ -521,6 +542,7 @@ export class Manager {
       this.tasks.change(t.ID, lost).then((moved) => {
         if (moved?.State !== State.Pending) return;
         this.#line.add(moved.ID, name);
+        this.metrics.rescheduled();
       })
     );
     try {

@@ -85,9 +85,20 @@ export class TaskBook {
   #kickPending = false;
   readonly #observers: ChangeObserver[] = [];
 
-  constructor(db: Database, options: { clock: Clock; guard: StoreGuard }) {
+  readonly #onCommit: (seconds: number, changes: number) => void;
+
+  constructor(
+    db: Database,
+    options: {
+      clock: Clock;
+      guard: StoreGuard;
+      /** Told of every commit: how long it took and how many changes it held. */
+      onCommit?: (seconds: number, changes: number) => void;
+    },
+  ) {
     this.#db = db;
     this.#guard = options.guard;
+    this.#onCommit = options.onCommit ?? (() => {});
     this.#taskStore = db.store<TaskRecord>(TASKS);
     this.#desiredStore = db.store<Desired>(DESIRED);
     this.#clock = options.clock;
@@ -403,10 +414,12 @@ export class TaskBook {
 
   async #commitChunk(chunk: Queued[]): Promise<void> {
     try {
+      const start = performance.now();
       const version = await this.#db.commit(
         chunk.flatMap((item) => item.writes),
         chunk.flatMap((item) => item.checks),
       );
+      this.#onCommit((performance.now() - start) / 1000, chunk.length);
       if (version !== null || chunk.length === 1) {
         for (const item of chunk) item.done({ version });
         return;

@@ -61,6 +61,8 @@ export async function openManagerSecrets(db: Database, dir: string): Promise<Man
   const caPath = `${dir}/ca.pem`;
   const adminTokenPath = `${dir}/admin.token`;
   await Deno.writeTextFile(caPath, authority.caPem);
+  // What signs the workers' certificates: a Prometheus scraping workers trusts it.
+  await Deno.writeTextFile(`${dir}/node-ca.pem`, authority.nodeCaPem);
   let adminToken: string | undefined;
   if (authority.created) {
     adminToken = (await tokens.create("admin", { name: "first admin" })).token;

@@ -257,6 +257,7 @@ export async function startWorker(settings: WorkerSettings): Promise<StartedWork
         worker,
         shutdown: streams.signal,
         managerCredential: joined?.ManagerCredential,
+        metrics: worker.metrics.registry,
       }),
       {
         hostname: settings.host,

@@ -12,3 +12,11 @@ if ! command -v deno >/dev/null 2>&1; then
 fi
 bash scripts/engine.sh
 bash scripts/test_images.sh
+# The metrics tests check cube's output with promtool and scrape it with a real Prometheus.
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+  printf 'setup: installing prometheus (server and promtool) from Debian packages\n' >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q prometheus >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null && apt-get install -y -q prometheus >/dev/null; } ||
+    { printf 'setup: could not install prometheus with apt-get\n' >&2; exit 1; }
+fi

@@ -48,10 +48,14 @@ export function requireToken(
   };
 }
 
-/** A joined worker: every route but `GET /health` takes the manager's credential. */
+/**
+ * A joined worker: every route but `GET /health` and `GET /metrics` (counts and
+ * latencies, for a Prometheus that holds no cube credential) takes the manager's credential.
+ */
 export function requireManager(credential: string): MiddlewareHandler {
   return async (c, next) => {
-    if (c.req.method === "GET" && routePath(c) === "/health") return await next();
+    const open = routePath(c) === "/health" || routePath(c) === "/metrics";
+    if (c.req.method === "GET" && open) return await next();
     const token = bearer(c.req.raw);
     if (!token || !constantTimeEqual(token, credential)) {
       throw new CubeError(

@@ -39,7 +39,7 @@ export async function startTestWorker(
     log: () => {},
   });
   await worker.start();
-  const server = listen(createWorkerApp({ worker }));
+  const server = listen(createWorkerApp({ worker, metrics: worker.metrics.registry }));
   return {
     worker,
     url: server.url,

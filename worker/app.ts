@@ -10,6 +10,7 @@ import { CubeError } from "../lib/errors.ts";
 import { parseTaskEvent, parseTaskId } from "../task/mod.ts";
 import { requireManager } from "../security/mod.ts";
 import type { NodeAgent } from "./agent.ts";
+import type { Registry } from "../http/metrics.ts";
 
 /** Tasks in one batch from the manager. */
 const MAX_BATCH = 256;
@@ -20,10 +21,12 @@ const MAX_BATCH = 256;
  * it, and nobody but its manager gets in. Without it the API is the book's, open.
  */
 export function createWorkerApp(
-  { worker, shutdown, managerCredential }: {
+  { worker, shutdown, managerCredential, metrics }: {
     worker: NodeAgent;
     shutdown?: AbortSignal;
     managerCredential?: string;
+    /** `GET /metrics` (a real worker's; simulated nodes have none). */
+    metrics?: Registry;
   },
 ): Hono {
   const routes = new Hono();
@@ -78,5 +81,6 @@ export function createWorkerApp(
 
   return createApi(`worker ${worker.name}`, routes, {
     guard: managerCredential ? requireManager(managerCredential) : undefined,
+    metrics,
   });
 }

@@ -117,6 +117,10 @@ function parseBinding(spec: string, publishIp: string): PortBinding {
 
 export class DockerRuntime {
   readonly docker: Docker;
+  /** Told how long each phase of a start took, in seconds (the worker's metrics). */
+  onPhase: ((phase: "image" | "create" | "start", seconds: number) => void) | null = null;
+  /** Told of every container stopped (the worker's metrics). */
+  onStopped: (() => void) | null = null;
   readonly publishIp: string;
   readonly pullPolicy: PullPolicy;
   readonly #callTimeoutMs: number;
@@ -218,7 +222,14 @@ export class DockerRuntime {
 
   /** Creates and starts the task's container, labelled as this worker's. */
   async start(task: Task, worker: string): Promise<StartedContainer> {
+    let since = performance.now();
+    const phase = (name: "image" | "create" | "start") => {
+      const now = performance.now();
+      this.onPhase?.(name, (now - since) / 1000);
+      since = now;
+    };
     const warning = await this.ensureImage(task);
+    phase("image");
     const bindings: Record<string, PortBinding[]> = {};
     for (const port of Object.keys(task.ExposedPorts)) {
       bindings[port] = [{ HostIp: this.publishIp, HostPort: "" }];
@@ -263,8 +274,10 @@ export class DockerRuntime {
         `Cannot create a container for task "${task.Name || task.ID}": ${dockerMessage(error)}`,
       );
     }
+    phase("create");
     try {
       await container.start({ abortSignal: this.#signal() });
+      phase("start");
     } catch (error) {
       await this.remove(container.id);
       throw new CubeError(
@@ -318,6 +331,7 @@ export class DockerRuntime {
       if (status !== 304 && status !== 404) throw error;
     }
     await this.remove(containerId);
+    this.onStopped?.();
   }
 
   async remove(containerId: string): Promise<void> {

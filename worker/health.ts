@@ -54,7 +54,11 @@ export class HealthMonitor {
     { containerId: string; controller: AbortController; done: Promise<void> }
   >();
 
-  constructor(private readonly onUnhealthy: (task: Task, reason: string) => void) {}
+  constructor(
+    private readonly onUnhealthy: (task: Task, reason: string) => void,
+    /** Told of every probe's result (the worker's metrics). */
+    private readonly onProbe: (ok: boolean) => void = () => {},
+  ) {}
 
   /** Starts, keeps or stops the probe of `task` to match its state. */
   sync(task: Task): void {
@@ -77,6 +81,7 @@ export class HealthMonitor {
       await sleep(Interval * 1000, signal);
       if (signal.aborted) return;
       const problem = await probe(url, Timeout * 1000);
+      this.onProbe(problem === null);
       failures = problem ? failures + 1 : 0;
       if (problem && failures >= FailureThreshold) {
         this.#watches.delete(task.ID);

@@ -27,6 +27,7 @@ import {
 } from "../task/mod.ts";
 import type { ContainerState, DockerRuntime } from "./docker_runtime.ts";
 import type { AgentHealth, NodeAgent, SubmitResult } from "./agent.ts";
+import { WorkerMetrics } from "./metrics.ts";
 import { HealthMonitor } from "./health.ts";
 import { KeyedQueue } from "./keyed_queue.ts";
 import { type Stats, StatsCollector } from "./stats.ts";
@@ -79,6 +80,8 @@ export class Worker implements NodeAgent {
   readonly #loops: Promise<void>[] = [];
   readonly #log: (message: string) => void;
   readonly #health: HealthMonitor;
+  /** What `GET /metrics` shows. */
+  readonly metrics = new WorkerMetrics();
   readonly #capacity: { cpu?: number; memory?: number; disk?: number };
   #recovered = false;
   /** When the Docker engine's event stream was last lost (an engine restart kills containers). */
@@ -105,7 +108,9 @@ export class Worker implements NodeAgent {
     this.#health = new HealthMonitor((task, reason) => {
       this.#queue.run(task.ID, () => this.#failUnhealthy(task.ID, task.ContainerID, reason))
         .catch((error) => this.#log(`task ${task.ID}: ${errorMessage(error)}`));
-    });
+    }, (ok) => this.metrics.probed(ok));
+    this.runtime.onPhase = (phase, seconds) => this.metrics.phase(phase, seconds);
+    this.runtime.onStopped = () => this.metrics.stopped();
   }
 
   /** Called after every change of a task's record (the manager link pushes it). */
