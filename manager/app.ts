@@ -29,6 +29,7 @@ import {
 } from "../task/mod.ts";
 import type { Manager } from "./manager.ts";
 import { createEventRoutes } from "./event_routes.ts";
+import { createUi } from "../ui/app.tsx";
 import { createServiceRoutes } from "./service_routes.ts";
 
 /** Concurrent log streams one token may hold open. */
@@ -40,10 +41,13 @@ export function maskEnv(task: Task): Task {
   return { ...task, Env: maskedEnv(task.Env) };
 }
 
-/** Routes that need no token: health (which tells nothing secret) and the join routes. */
+/**
+ * Routes that need no token: health (which tells nothing secret), the join routes, and
+ * the dashboard, which signs its users in itself (ui/session.ts).
+ */
 function open(method: string, path: string): boolean {
   return (method === "GET" && (path === "/health" || path === "/join/ca")) ||
-    (method === "POST" && path === "/join");
+    (method === "POST" && path === "/join") || path === "/ui" || path.startsWith("/ui/");
 }
 
 function bodyLimit(method: string, path: string): number | undefined {
@@ -240,7 +244,8 @@ export function createManagerApp(
       guard: requireToken(security.tokens, open),
       bodyLimit,
       metrics: manager.metrics.registry,
-    });
+    }).route("/ui", createUi({ manager, tokens: security.tokens, shutdown }));
   }
-  return createApi("manager", routes, { bodyLimit, metrics: manager.metrics.registry });
+  return createApi("manager", routes, { bodyLimit, metrics: manager.metrics.registry })
+    .route("/ui", createUi({ manager, tokens: null, shutdown }));
 }

@@ -44,10 +44,14 @@ function typesOf(value: string | undefined): EventType[] | undefined {
   return types as EventType[];
 }
 
-export function createEventRoutes(events: EventLog, shutdown?: AbortSignal): Hono {
+export function createEventRoutes(
+  events: EventLog,
+  shutdown?: AbortSignal,
+  path = "/events",
+): Hono {
   const routes = new Hono();
 
-  routes.get("/events", async (c) => {
+  routes.get(path, async (c) => {
     const query = c.req.query();
     const since = count(query.since, "since") ??
       count(c.req.header("last-event-id"), "Last-Event-ID");

@@ -1,0 +1,132 @@
+/**
+ * The dashboard in a real browser (Debian's chromium through npm playwright-core) against
+ * a real cluster: sign-in, a task submitted through the API appearing without a reload,
+ * stopping it from the page, scaling a service from the page, and a reader seeing no
+ * actions (and refused when it posts one anyway). Screenshots go to test-output/ui/.
+ */
+import assert from "node:assert/strict";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { State } from "../../task/mod.ts";
+import { startCluster, type TestCluster } from "../../testing/cluster.ts";
+import { SLEEP_IMAGE } from "../../testing/docker.ts";
+import { request } from "../../testing/wait.ts";
+
+const SHOTS = new URL("../../test-output/ui/", import.meta.url).pathname;
+
+async function launch(): Promise<Browser & AsyncDisposable> {
+  const browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  return Object.assign(browser, { [Symbol.asyncDispose]: () => browser.close() });
+}
+
+/** A page signed in with `token`; the browser trusts the test manager's own certificate. */
+async function signedIn(browser: Browser, cluster: TestCluster, token: string): Promise<Page> {
+  // The browser has no way to take the cluster CA as Deno does: it accepts the certificate
+  // of this loopback test manager, in this context only.
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  const page = await context.newPage();
+  await page.goto(`${cluster.url}/ui`);
+  assert.match(page.url(), /\/ui\/login$/, "signed out, the dashboard asks to sign in");
+  await page.getByLabel("Token").fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(/\/ui$/);
+  return page;
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await Deno.mkdir(SHOTS, { recursive: true });
+  await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
+}
+
+Deno.test("sign in, see a task appear live, stop it and scale a service from the page", async () => {
+  await using cluster = await startCluster({ workers: 1 });
+  await using browser = await launch();
+  const page = await signedIn(browser, cluster, cluster.adminToken);
+  const cookies = await page.context().cookies();
+  const session = cookies.find((c) => c.name === "cube_session")!;
+  assert.equal(session.httpOnly, true);
+  assert.equal(session.secure, true);
+  assert.equal(session.sameSite, "Strict");
+  assert.equal(await page.getByRole("heading", { name: "Overview" }).count(), 1);
+  await shot(page, "overview");
+
+  // A task submitted through the API shows up without a reload.
+  await page.getByRole("link", { name: "Tasks" }).click();
+  await page.waitForURL(/\/ui\/tasks$/);
+  await page.evaluate(() => (globalThis as unknown as { marker: number }).marker = 42);
+  const task = await cluster.submit({ Name: "live-one", Image: SLEEP_IMAGE });
+  const row = page.locator(`tr[data-task="${task.ID}"]`);
+  await row.getByText("Running").waitFor({ timeout: 20_000 });
+  assert.equal(
+    await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker),
+    42,
+    "the same page, not a reload",
+  );
+  await shot(page, "tasks");
+
+  // Stopped from the page.
+  await row.getByRole("button", { name: "Stop live-one" }).click();
+  await cluster.waitForState(task.ID, State.Completed);
+  await page.locator(`tr[data-task="${task.ID}"]`).getByText("Completed").waitFor();
+
+  // A service scaled from the page.
+  await request(`${cluster.url}/services`, {
+    body: { Name: "web", Replicas: 1, Task: { Image: SLEEP_IMAGE } },
+  });
+  await page.getByRole("link", { name: "Services" }).click();
+  await page.locator('tr[data-service="web"] .replicas').getByText("1/1").waitFor({
+    timeout: 20_000,
+  });
+  await page.getByLabel("Replicas").fill("2");
+  await page.getByRole("button", { name: "Scale" }).click();
+  await page.locator('tr[data-service="web"] .replicas').getByText("2/2").waitFor({
+    timeout: 20_000,
+  });
+  assert.equal((await request(`${cluster.url}/services/web`)).body.Desired, 2);
+  await shot(page, "services");
+
+  // The task's page: its events, and the phone-width layout.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${cluster.url}/ui/tasks/${task.ID}`);
+  assert.equal(await page.getByRole("cell", { name: "submitted" }).count(), 1);
+  await shot(page, "task-phone");
+
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.waitForURL(/\/ui\/login$/);
+  await page.context().close();
+});
+
+Deno.test("a reader sees no actions, and an action it posts anyway is refused", async () => {
+  await using cluster = await startCluster({ workers: 1 });
+  const task = await cluster.submit({ Name: "watched", Image: SLEEP_IMAGE });
+  await cluster.waitForState(task.ID, State.Running);
+  await request(`${cluster.url}/services`, {
+    body: { Name: "web", Replicas: 1, Task: { Image: SLEEP_IMAGE } },
+  });
+  const reader = await cluster.manager.createToken("reader", "viewer");
+  await using browser = await launch();
+  const page = await signedIn(browser, cluster, reader);
+  for (const path of ["/ui", "/ui/tasks", "/ui/services", "/ui/nodes"]) {
+    await page.goto(`${cluster.url}${path}`);
+    assert.equal(await page.locator("main form[method=post]").count(), 0, `no actions on ${path}`);
+  }
+  await page.goto(`${cluster.url}/ui/tasks`);
+  await shot(page, "reader-tasks");
+  const refused = await page.request.post(`${cluster.url}/ui/tasks/${task.ID}/stop`, {
+    headers: { origin: cluster.url },
+  });
+  assert.equal(refused.status(), 403);
+  assert.equal((await cluster.task(task.ID)).State, State.Running, "nothing changed");
+  await page.context().close();
+});
