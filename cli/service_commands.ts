@@ -6,7 +6,6 @@
  */
 
 import { Command, Option } from "commander";
-import { sleep } from "../lib/async.ts";
 import { type ServiceDetail, State, stateName } from "../task/mod.ts";
 import { CliError, type ManagerClient } from "./client.ts";
 import type { ConnectionFlags } from "./config.ts";
@@ -37,8 +36,10 @@ interface CreateFlags extends TaskFlags, ConnectionFlags {
 const tty = () => Deno.stderr.isTerminal();
 
 /**
- * Polls a service until `look` says it is done (or failed), telling the user each new
- * line of progress on a terminal; on timeout, says where it stands.
+ * Follows a service until `look` says it is done (or failed), telling the user each new
+ * line of progress on a terminal: the service is read again on each of its events (its
+ * own and its replicas'), or every 250 ms from a manager without an event stream. On
+ * timeout, says where it stands.
  */
 async function watch(
   client: ManagerClient,
@@ -47,23 +48,56 @@ async function watch(
   look: (service: ServiceDetail) => { line: string; done?: boolean; failed?: string },
 ): Promise<ServiceDetail> {
   const deadline = Date.now() + timeoutSeconds * 1000;
+  const enough = new AbortController();
+  let streaming = true;
+  /** An event came since the service was last read; `wake` ends the wait for one. */
+  let woke = false;
+  let wake = () => {};
+  const kick = () => {
+    woke = true;
+    wake();
+  };
+  const following = (async () => {
+    try {
+      for await (const _ of client.eventStream({ service: name, follow: "true" }, enough.signal)) {
+        kick();
+      }
+    } catch { /* cut below, or no stream here: then the loop polls */ }
+    streaming = false;
+    kick();
+  })();
   let said = "";
-  for (;;) {
-    const service = await client.service(name);
-    const { line, done, failed } = look(service);
-    if (line !== said && tty()) console.error(`  ${line}`);
-    said = line;
-    if (failed) throw new CliError(`service ${name}: ${failed}`);
-    if (done) return service;
-    if (Date.now() > deadline) {
-      const waiting = service.Tasks.find((t) => t.State === State.Pending && t.Error);
-      throw new CliError(
-        `service ${name}: ${line} after ${timeoutSeconds} s${
-          waiting ? `; ${waiting.Name}: ${waiting.Error}` : ""
-        } (it keeps going; see 'cube service ps ${name}')`,
-      );
+  try {
+    for (;;) {
+      const service = await client.service(name);
+      const { line, done, failed } = look(service);
+      if (line !== said && tty()) console.error(`  ${line}`);
+      said = line;
+      if (failed) throw new CliError(`service ${name}: ${failed}`);
+      if (done) return service;
+      if (Date.now() > deadline) {
+        const waiting = service.Tasks.find((t) => t.State === State.Pending && t.Error);
+        throw new CliError(
+          `service ${name}: ${line} after ${timeoutSeconds} s${
+            waiting ? `; ${waiting.Name}: ${waiting.Error}` : ""
+          } (it keeps going; see 'cube service ps ${name}')`,
+        );
+      }
+      // The next event, or a while without one (a safety net, and the deadline).
+      if (!woke) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, streaming ? 2_000 : 250);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      woke = false;
     }
-    await sleep(250);
+  } finally {
+    enough.abort();
+    await following;
   }
 }
 
