@@ -19,7 +19,7 @@ interface DevFlags {
   taskRetention: number;
   nodeRetention: number;
   publishIp: string;
-  pull: "always" | "missing" | "never";
+  pull: "auto" | "always" | "missing" | "never";
   stopGrace: number;
   concurrency: number;
 }

@@ -17,8 +17,10 @@ export function workerRuntimeOptions(command: Command, publishIp = "0.0.0.0"): C
         .env("CUBE_PUBLISH_IP").default(publishIp),
     )
     .addOption(
-      new Option("--pull <policy>", "image pull policy").choices(["always", "missing", "never"])
-        .env("CUBE_PULL").default("always"),
+      new Option(
+        "--pull <policy>",
+        "image pull policy: auto (absent, or tag latest or none), always, missing, never",
+      ).choices(["auto", "always", "missing", "never"]).env("CUBE_PULL").default("auto"),
     )
     .addOption(
       intOption("--stop-grace <seconds>", "seconds between SIGTERM and SIGKILL on stop")

@@ -20,6 +20,8 @@ export async function startTestWorker(
     name?: string;
     pullPolicy?: PullPolicy;
     reconcileIntervalMs?: number;
+    /** Starts (and stops) carried out at once; the worker's default when absent. */
+    concurrency?: number;
     /** Wraps the real KV database (to inject faults). */
     wrap?: (db: Database) => Database;
   } = {},
@@ -36,6 +38,7 @@ export async function startTestWorker(
     runtime,
     stopGraceSeconds: 2,
     reconcileIntervalMs: options.reconcileIntervalMs ?? 1_000,
+    concurrency: options.concurrency,
     log: () => {},
   });
   await worker.start();

@@ -15,8 +15,21 @@ export const LABEL_TASK_ID = "cube.task.id";
 export const LABEL_TASK_NAME = "cube.task.name";
 export const LABEL_WORKER = "cube.worker";
 
-/** `always`: pull, and fall back to a local copy when the pull fails; `missing`: pull only when absent; `never`: local only. */
-export type PullPolicy = "always" | "missing" | "never";
+/**
+ * `auto` (the default, Kubernetes' rule): pull when the image is absent, or when its tag
+ * is `latest` or missing; `always`: pull, and fall back to a local copy when the pull
+ * fails; `missing`: pull only when absent; `never`: local only.
+ */
+export type PullPolicy = "auto" | "always" | "missing" | "never";
+export const PULL_POLICIES: readonly PullPolicy[] = ["auto", "always", "missing", "never"];
+
+/** Whether an image reference names the `latest` tag, said or implied (no tag, no digest). */
+export function isLatest(image: string): boolean {
+  if (image.includes("@")) return false;
+  const name = image.slice(image.lastIndexOf("/") + 1);
+  const colon = name.lastIndexOf(":");
+  return colon === -1 || name.slice(colon + 1) === "latest";
+}
 
 export interface DockerRuntimeOptions {
   /** A dockerode client; by default one built from `DOCKER_HOST` or the local socket. */
@@ -129,7 +142,7 @@ export class DockerRuntime {
   constructor(options: DockerRuntimeOptions = {}) {
     this.docker = options.docker ?? new Docker();
     this.publishIp = options.publishIp ?? "0.0.0.0";
-    this.pullPolicy = options.pullPolicy ?? "always";
+    this.pullPolicy = options.pullPolicy ?? "auto";
     this.#callTimeoutMs = options.callTimeoutMs ?? 30_000;
     this.#pullTimeoutMs = options.pullTimeoutMs ?? 300_000;
   }
@@ -173,7 +186,19 @@ export class DockerRuntime {
     }
   }
 
-  async #pull(image: string): Promise<void> {
+  /** Pulls in flight, by image: starts of one image at once share one pull. */
+  readonly #pulls = new Map<string, Promise<void>>();
+
+  #pull(image: string): Promise<void> {
+    let pull = this.#pulls.get(image);
+    if (!pull) {
+      pull = this.#pullOnce(image).finally(() => this.#pulls.delete(image));
+      this.#pulls.set(image, pull);
+    }
+    return pull;
+  }
+
+  async #pullOnce(image: string): Promise<void> {
     const signal = this.#signal(this.#pullTimeoutMs);
     const stream = await this.docker.pull(image, { abortSignal: signal });
     // followProgress reports success even when the last event is an error: check them.
@@ -191,10 +216,11 @@ export class DockerRuntime {
    */
   async ensureImage(task: Task): Promise<string | null> {
     const image = task.Image;
-    if (
-      this.pullPolicy === "never" || (this.pullPolicy === "missing" && await this.#hasImage(image))
-    ) {
-      if (this.pullPolicy === "never" && !await this.#hasImage(image)) {
+    const policy = this.pullPolicy === "auto"
+      ? (isLatest(image) ? "always" : "missing")
+      : this.pullPolicy;
+    if (policy === "never" || (policy === "missing" && await this.#hasImage(image))) {
+      if (policy === "never" && !await this.#hasImage(image)) {
         throw new CubeError(
           422,
           `Cannot start task "${

@@ -29,7 +29,7 @@ import type { ContainerState, DockerRuntime } from "./docker_runtime.ts";
 import type { AgentHealth, NodeAgent, SubmitResult } from "./agent.ts";
 import { WorkerMetrics } from "./metrics.ts";
 import { HealthMonitor } from "./health.ts";
-import { KeyedQueue } from "./keyed_queue.ts";
+import { KeyedQueue, Slots } from "./keyed_queue.ts";
 import { type Stats, StatsCollector } from "./stats.ts";
 import { TaskRecords } from "./task_records.ts";
 
@@ -80,6 +80,8 @@ export class Worker implements NodeAgent {
   readonly #loops: Promise<void>[] = [];
   readonly #log: (message: string) => void;
   readonly #health: HealthMonitor;
+  readonly #starts: Slots;
+  readonly #stops: Slots;
   /** What `GET /metrics` shows. */
   readonly metrics = new WorkerMetrics();
   readonly #capacity: { cpu?: number; memory?: number; disk?: number };
@@ -94,7 +96,11 @@ export class Worker implements NodeAgent {
     this.guard = new StoreGuard(options.db);
     this.records = new TaskRecords(options.db.store<Task>("tasks"), this.guard);
     this.#intents = options.db.store<TaskEvent>("intents");
-    this.#queue = new KeyedQueue(options.concurrency ?? 8);
+    // Per task one job at a time; starts and stops each have their own `concurrency`
+    // slots, so stops waiting out their grace period do not hold up starts.
+    this.#queue = new KeyedQueue(256);
+    this.#starts = new Slots(options.concurrency ?? 8);
+    this.#stops = new Slots(options.concurrency ?? 8);
     this.#stopGraceSeconds = options.stopGraceSeconds ?? 10;
     this.#reconcileIntervalMs = options.reconcileIntervalMs ?? 5_000;
     this.#retentionMs = options.taskRetentionMs ?? 24 * 3_600_000;
@@ -290,8 +296,8 @@ export class Worker implements NodeAgent {
     if (!intent) return;
     const task = this.records.get(id);
     if (task) {
-      if (intent.value.State === State.Completed) await this.#stopNow(task);
-      else await this.#startNow(task);
+      if (intent.value.State === State.Completed) await this.#stops.run(() => this.#stopNow(task));
+      else await this.#starts.run(() => this.#startNow(task));
     }
     await this.#intents.deleteIf(id, intent.version);
   }
