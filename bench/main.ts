@@ -79,7 +79,7 @@ for (const name of only) {
     fail(`unknown scenario "${name}" (expected: ${SCENARIOS.join(", ")})`);
   }
 }
-const sizes = values.n ? positiveInts("n", values.n) : quick ? [5] : [50, 200];
+const sizes = values.n ? positiveInts("n", values.n) : quick ? [5] : [20, 50, 200];
 const nodes = values.nodes ? positiveInts("nodes", values.nodes)[0] : quick ? 50 : 1_000;
 const tasks = values.tasks ? positiveInts("tasks", values.tasks)[0] : quick ? 500 : 10_000;
 

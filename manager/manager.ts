@@ -200,6 +200,7 @@ export class Manager {
       {
         heartbeat: (name, api, stats, isStatic) => this.heartbeat(name, api, stats, isStatic),
         report: (node, tasks) => this.report(node, tasks, true),
+        changed: (node, tasks) => this.report(node, tasks),
         nodeDown: (node, reason) => this.#nodeDown(node, reason),
         tick: () => this.#tick(),
         log: this.#log,

@@ -8,7 +8,7 @@
 
 import type { Clock } from "../lib/clock.ts";
 import { pool } from "../lib/async.ts";
-import { errorMessage } from "../lib/errors.ts";
+import { CubeError, errorMessage } from "../lib/errors.ts";
 import { type Node, type NodeStats, nodeStats, type Task } from "../task/mod.ts";
 import { type HeartbeatOutcome, type NodeRegistry, staticApi } from "./nodes.ts";
 
@@ -21,6 +21,8 @@ export interface NodeWatchHooks {
   ): Promise<HeartbeatOutcome>;
   /** A node's full list of tasks. */
   report(node: string, tasks: Task[]): Promise<void>;
+  /** Tasks a node says changed (its event stream). */
+  changed(node: string, tasks: Task[]): Promise<void>;
   nodeDown(node: Node, reason: string): Promise<void>;
   /** Once per heartbeat interval, after liveness: store probes, garbage collection. */
   tick(): Promise<void>;
@@ -40,6 +42,11 @@ const SYNC_CONCURRENCY = 16;
 
 export class NodeWatch {
   readonly #polling = new Set<string>();
+  /** Static workers whose event stream is followed now, by API. */
+  readonly #following = new Set<string>();
+  /** Static workers that have no event stream (older ones): polled only. */
+  readonly #streamless = new Set<string>();
+  #signal: AbortSignal | null = null;
   readonly #invited = new Map<string, number>();
   readonly #inflight = new Set<Promise<void>>();
   readonly #staticApis: string[];
@@ -60,6 +67,7 @@ export class NodeWatch {
 
   /** Runs until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
+    this.#signal = signal;
     await Promise.all([this.#liveness(signal), this.#safetyNet(signal)]);
     while (this.#inflight.size > 0) await Promise.all(this.#inflight);
   }
@@ -110,6 +118,7 @@ export class NodeWatch {
         const client = this.nodes.client(name, api);
         const stats = await client.stats();
         const outcome = await this.hooks.heartbeat(name, api, nodeStats(stats), true);
+        this.#follow(name, api);
         if (outcome === "same") await this.sync(name);
       } catch {
         // Silence is what liveness measures: the node is marked down after the timeout.
@@ -120,6 +129,32 @@ export class NodeWatch {
     })();
     this.#inflight.add(poll);
     poll.finally(() => this.#inflight.delete(poll));
+  }
+
+  /**
+   * Follows a static worker's event stream, so a start there is Running here at once and
+   * not at the next poll (which stays, as the safety net). Ends with the stream; the next
+   * poll follows it again.
+   */
+  #follow(name: string, api: string): void {
+    const signal = this.#signal;
+    if (!signal || signal.aborted || this.#following.has(api) || this.#streamless.has(api)) return;
+    this.#following.add(api);
+    const follow = (async () => {
+      try {
+        for await (const task of this.nodes.client(name, api).events(signal)) {
+          await this.hooks.changed(name, [task]).catch((error) =>
+            this.hooks.log(`a change from ${name} was not taken: ${errorMessage(error)}`)
+          );
+        }
+      } catch (error) {
+        if (error instanceof CubeError && error.status === 404) this.#streamless.add(api);
+      } finally {
+        this.#following.delete(api);
+      }
+    })();
+    this.#inflight.add(follow);
+    follow.finally(() => this.#inflight.delete(follow));
   }
 
   async #invite(api: string): Promise<void> {

@@ -124,6 +124,37 @@ export class WorkerClient {
     return response.body;
   }
 
+  /**
+   * The worker's task changes as they happen (`GET /events`, one task record per line),
+   * until `signal` aborts or the stream ends. A 404: a worker without a stream.
+   */
+  async *events(signal: AbortSignal): AsyncGenerator<Task> {
+    let response: Response;
+    try {
+      response = await this.transport(
+        `${this.api}/events`,
+        { signal, headers: await this.#headers(false) },
+        0,
+      );
+    } catch (error) {
+      throw new CubeError(
+        502,
+        `cannot reach worker ${this.name} at ${this.api}: ${fetchFailure(error)}`,
+      );
+    }
+    if (!response.ok || !response.body) {
+      const text = await response.text();
+      throw new CubeError(response.status === 404 ? 404 : 502, messageIn(text) ?? text);
+    }
+    let text = "";
+    for await (const chunk of response.body.pipeThrough(new TextDecoderStream())) {
+      text += chunk;
+      const lines = text.split("\n");
+      text = lines.pop()!;
+      for (const line of lines) if (line.trim()) yield JSON.parse(line) as Task;
+    }
+  }
+
   async tasks(): Promise<Task[]> {
     return (await this.#call<Task[]>("GET", "/tasks")) ?? [];
   }

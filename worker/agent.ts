@@ -39,4 +39,6 @@ export interface NodeAgent {
   ): Promise<ReadableStream<Uint8Array>>;
   stats(): Promise<Stats>;
   health(): Promise<AgentHealth>;
+  /** Tells `listener` of every change of a task's record until the returned function is called. */
+  watch?(listener: (task: Task) => void): () => void;
 }

@@ -77,6 +77,42 @@ export function createWorkerApp(
 
   routes.get("/stats", async (c) => c.json(await worker.stats()));
 
+  // The worker's task changes as they happen, one record per line (an empty line every
+  // 15 s while quiet): a manager that lists this worker follows it instead of polling.
+  routes.get("/events", (c) => {
+    if (!worker.watch) throw new CubeError(404, `Worker ${worker.name} has no event stream`);
+    const signal = streamSignal(c, shutdown);
+    const encoder = new TextEncoder();
+    let stop = () => {};
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        const unwatch = worker.watch!((task) => {
+          try {
+            controller.enqueue(encoder.encode(`${JSON.stringify(task)}\n`));
+          } catch { /* closed meanwhile */ }
+        });
+        const keepAlive = setInterval(() => {
+          try {
+            controller.enqueue(encoder.encode("\n"));
+          } catch { /* closed meanwhile */ }
+        }, 15_000);
+        stop = () => {
+          unwatch();
+          clearInterval(keepAlive);
+          try {
+            controller.close();
+          } catch { /* closed already */ }
+        };
+        if (signal.aborted) stop();
+        else signal.addEventListener("abort", stop, { once: true });
+      },
+      cancel() {
+        stop();
+      },
+    });
+    return c.body(body, 200, { "content-type": "application/x-ndjson" });
+  });
+
   routes.get("/health", async (c) => c.json(await worker.health()));
 
   return createApi(`worker ${worker.name}`, routes, {

@@ -89,6 +89,7 @@ export class Worker implements NodeAgent {
   /** When the Docker engine's event stream was last lost (an engine restart kills containers). */
   #engineLostAt: number | null = null;
   #onChange: (task: Task) => void;
+  readonly #watchers = new Set<(task: Task) => void>();
 
   constructor(options: WorkerOptions) {
     this.name = options.name;
@@ -110,6 +111,7 @@ export class Worker implements NodeAgent {
     this.records.onChange = (task) => {
       if (!this.#closing.signal.aborted) this.#health.sync(task);
       this.#onChange(task);
+      for (const listener of this.#watchers) listener(task);
     };
     this.#health = new HealthMonitor((task, reason) => {
       this.#queue.run(task.ID, () => this.#failUnhealthy(task.ID, task.ContainerID, reason))
@@ -117,6 +119,12 @@ export class Worker implements NodeAgent {
     }, (ok) => this.metrics.probed(ok));
     this.runtime.onPhase = (phase, seconds) => this.metrics.phase(phase, seconds);
     this.runtime.onStopped = () => this.metrics.stopped();
+  }
+
+  /** Tells `listener` of every change of a task's record (`GET /events`). */
+  watch(listener: (task: Task) => void): () => void {
+    this.#watchers.add(listener);
+    return () => this.#watchers.delete(listener);
   }
 
   /** Called after every change of a task's record (the manager link pushes it). */

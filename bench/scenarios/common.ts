@@ -28,10 +28,11 @@ export interface ManagerProcess extends AsyncDisposable {
 export async function startManagerProcess(
   dir: string,
   env: Record<string, string> = {},
+  extra: string[] = [],
 ): Promise<ManagerProcess> {
   const port = freePort();
   const url = `https://127.0.0.1:${port}`;
-  const args = ["manager", "-H", "127.0.0.1", "-p", String(port), "--dir", dir];
+  const args = ["manager", "-H", "127.0.0.1", "-p", String(port), "--dir", dir, ...extra];
   const process = spawnCube(args, env);
   // Bench calls go through `trustedFetch`: the cluster CA and the admin token.
   const trusted = await trustManagerDir(url, dir, process);

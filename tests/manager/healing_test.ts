@@ -232,6 +232,32 @@ Deno.test("the book's open worker on loopback is polled when listed with http://
   }
 });
 
+Deno.test("a listed worker's changes reach the manager through its event stream, not at the next poll", async () => {
+  await using dir = await tempDir();
+  const name = uniqueName("streamed");
+  const worker = await startWorker(testWorkerSettings(name, dir.path));
+  try {
+    // Polls every 10 s: what comes sooner came through the stream.
+    await using cluster = await startCluster({
+      manager: { workers: [worker.url], heartbeatInterval: 10, nodeTimeout: 60 },
+    });
+    await waitFor("the worker to be ready", async () => {
+      const { body } = await request(`${cluster.url}/nodes`);
+      return body.some((n: { Status: string }) => n.Status === "ready");
+    }, { timeoutMs: 20_000 });
+    const started = performance.now();
+    const task = await cluster.submit({ Name: "streamed", Image: SLEEP_IMAGE });
+    await cluster.waitForState(task.ID, State.Running);
+    const took = performance.now() - started;
+    assert.ok(took < 3_000, `Running in the manager's view after ${Math.round(took)} ms`);
+    await request(`${cluster.url}/tasks/${task.ID}`, { method: "DELETE" });
+    await cluster.waitForState(task.ID, State.Completed);
+  } finally {
+    await worker.close();
+    await removeContainersOf(name);
+  }
+});
+
 Deno.test("a worker both listed with --workers and joined with --manager is one node, and its tasks keep running", async () => {
   // Finding 7: it appeared as two nodes (its address and its name) and the manager
   // stopped every task on it as a "stale copy" of itself, over and over.
