@@ -36,12 +36,42 @@ async function signedIn(browser: Browser, cluster: TestCluster, token: string): 
   // of this loopback test manager, in this context only.
   const context = await browser.newContext({ ignoreHTTPSErrors: true });
   const page = await context.newPage();
-  await page.goto(`${cluster.url}/ui`);
+  await again(() => page.goto(`${cluster.url}/ui`));
   assert.match(page.url(), /\/ui\/login$/, "signed out, the dashboard asks to sign in");
-  await page.getByLabel("Token").fill(token);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForURL(/\/ui$/);
+  await act(page, async () => {
+    await page.getByLabel("Token").fill(token);
+    await page.getByRole("button", { name: "Sign in" }).click();
+  }, () => page.waitForURL(/\/ui$/));
   return page;
+}
+
+/**
+ * Chromium drops a navigation with `ERR_NETWORK_CHANGED` when the host's interfaces
+ * change, and Docker adds one for every container it starts: what the browser does next to
+ * starting containers is tried again when that (and only that) is why it failed.
+ */
+async function again<T>(step: () => Promise<T>): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await step();
+    } catch (error) {
+      if (attempt === 3 || !String(error).includes("ERR_NETWORK_CHANGED")) throw error;
+    }
+  }
+}
+
+/** Clicks, then waits for what the click should bring; clicks again after a dropped post. */
+async function act(page: Page, click: () => Promise<void>, until: () => Promise<unknown>) {
+  for (let attempt = 1;; attempt++) {
+    await again(click);
+    try {
+      await until();
+      return;
+    } catch (error) {
+      if (attempt === 3 || !page.url().startsWith("chrome-error:")) throw error;
+      await again(() => page.goBack());
+    }
+  }
 }
 
 async function shot(page: Page, name: string): Promise<void> {
@@ -62,8 +92,7 @@ Deno.test("sign in, see a task appear live, stop it and scale a service from the
   await shot(page, "overview");
 
   // A task submitted through the API shows up without a reload.
-  await page.getByRole("link", { name: "Tasks" }).click();
-  await page.waitForURL(/\/ui\/tasks$/);
+  await again(() => page.goto(`${cluster.url}/ui/tasks`));
   await page.evaluate(() => (globalThis as unknown as { marker: number }).marker = 42);
   const task = await cluster.submit({ Name: "live-one", Image: SLEEP_IMAGE });
   const row = page.locator(`tr[data-task="${task.ID}"]`);
@@ -76,29 +105,38 @@ Deno.test("sign in, see a task appear live, stop it and scale a service from the
   await shot(page, "tasks");
 
   // Stopped from the page.
-  await row.getByRole("button", { name: "Stop live-one" }).click();
-  await cluster.waitForState(task.ID, State.Completed);
-  await page.locator(`tr[data-task="${task.ID}"]`).getByText("Completed").waitFor();
+  await act(
+    page,
+    () => row.getByRole("button", { name: "Stop live-one" }).click(),
+    () => page.locator(`tr[data-task="${task.ID}"]`).getByText("Completed").waitFor(),
+  );
+  assert.equal((await cluster.task(task.ID)).State, State.Completed);
 
   // A service scaled from the page.
   await request(`${cluster.url}/services`, {
     body: { Name: "web", Replicas: 1, Task: { Image: SLEEP_IMAGE } },
   });
-  await page.getByRole("link", { name: "Services" }).click();
+  await again(() => page.goto(`${cluster.url}/ui/services`));
   await page.locator('tr[data-service="web"] .replicas').getByText("1/1").waitFor({
     timeout: 20_000,
   });
-  await page.getByLabel("Replicas").fill("2");
-  await page.getByRole("button", { name: "Scale" }).click();
-  await page.locator('tr[data-service="web"] .replicas').getByText("2/2").waitFor({
-    timeout: 20_000,
-  });
+  await act(
+    page,
+    async () => {
+      await page.getByLabel("Replicas").fill("2");
+      await page.getByRole("button", { name: "Scale" }).click();
+    },
+    () =>
+      page.locator('tr[data-service="web"] .replicas').getByText("2/2").waitFor({
+        timeout: 20_000,
+      }),
+  );
   assert.equal((await request(`${cluster.url}/services/web`)).body.Desired, 2);
   await shot(page, "services");
 
   // The task's page: its events, and the phone-width layout.
   await page.setViewportSize({ width: 390, height: 844 });
-  await page.goto(`${cluster.url}/ui/tasks/${task.ID}`);
+  await again(() => page.goto(`${cluster.url}/ui/tasks/${task.ID}`));
   assert.equal(await page.getByRole("cell", { name: "submitted" }).count(), 1);
   await shot(page, "task-phone");
 
@@ -118,10 +156,10 @@ Deno.test("a reader sees no actions, and an action it posts anyway is refused", 
   await using browser = await launch();
   const page = await signedIn(browser, cluster, reader);
   for (const path of ["/ui", "/ui/tasks", "/ui/services", "/ui/nodes"]) {
-    await page.goto(`${cluster.url}${path}`);
+    await again(() => page.goto(`${cluster.url}${path}`));
     assert.equal(await page.locator("main form[method=post]").count(), 0, `no actions on ${path}`);
   }
-  await page.goto(`${cluster.url}/ui/tasks`);
+  await again(() => page.goto(`${cluster.url}/ui/tasks`));
   await shot(page, "reader-tasks");
   const refused = await page.request.post(`${cluster.url}/ui/tasks/${task.ID}/stop`, {
     headers: { origin: cluster.url },
