@@ -21,6 +21,9 @@ export const LABEL_WORKER = "cube.worker";
  * fails; `missing`: pull only when absent; `never`: local only.
  */
 export type PullPolicy = "auto" | "always" | "missing" | "never";
+
+/** How long an image inspected is taken as present, with what it exposes, in ms. */
+const IMAGE_CACHE_MS = 10_000;
 export const PULL_POLICIES: readonly PullPolicy[] = ["auto", "always", "missing", "never"];
 
 /** Whether an image reference names the `latest` tag, said or implied (no tag, no digest). */
@@ -168,12 +171,25 @@ export class DockerRuntime {
   }
 
   /** Image inspect takes no abort signal in dockerode (options become query parameters). */
+  /**
+   * Images seen lately, with what they expose: a burst of starts of one image asks the
+   * engine once, not once per start (the engine's time is what a burst waits on). A
+   * pull forgets the image; one removed meanwhile makes the create fail, clearly.
+   */
+  readonly #images = new Map<string, { at: number; info: Promise<Docker.ImageInspectInfo> }>();
+
   #inspectImage(image: string): Promise<Docker.ImageInspectInfo> {
-    return withDeadline(
+    const seen = this.#images.get(image);
+    if (seen && performance.now() - seen.at < IMAGE_CACHE_MS) return seen.info;
+    const info = withDeadline(
       this.docker.getImage(image).inspect(),
       this.#callTimeoutMs,
       `inspecting image "${image}"`,
     );
+    this.#images.set(image, { at: performance.now(), info });
+    info.catch(() => this.#images.delete(image));
+    if (this.#images.size > 256) this.#images.delete(this.#images.keys().next().value!);
+    return info;
   }
 
   async #hasImage(image: string): Promise<boolean> {
@@ -192,7 +208,10 @@ export class DockerRuntime {
   #pull(image: string): Promise<void> {
     let pull = this.#pulls.get(image);
     if (!pull) {
-      pull = this.#pullOnce(image).finally(() => this.#pulls.delete(image));
+      pull = this.#pullOnce(image).finally(() => {
+        this.#pulls.delete(image);
+        this.#images.delete(image);
+      });
       this.#pulls.set(image, pull);
     }
     return pull;
