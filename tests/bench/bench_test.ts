@@ -24,7 +24,8 @@ Deno.test("every benchmark scenario runs in quick mode and prints its table", as
   for (
     const title of [
       /== Submit to Running vs the Docker API/,
-      /cube, N=5 .* \d+\.\d\dx/,
+      /cube joined, N=5 .* \d+\.\d\dx/,
+      /cube static, N=5 .* \d+\.\d\dx/,
       /== Healing/,
       /manager killed -9 \(6 tasks\) .* 6\/6 containers untouched/,
       /0 tasks started twice/,

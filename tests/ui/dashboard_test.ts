@@ -55,7 +55,11 @@ async function again<T>(step: () => Promise<T>): Promise<T> {
     try {
       return await step();
     } catch (error) {
-      if (attempt === 3 || !String(error).includes("ERR_NETWORK_CHANGED")) throw error;
+      // The drop shows as the error itself, or as a navigation cut short by Chromium's
+      // error page.
+      const dropped = /ERR_NETWORK_CHANGED|interrupted by another navigation to "chrome-error:/
+        .test(String(error));
+      if (attempt === 3 || !dropped) throw error;
     }
   }
 }
