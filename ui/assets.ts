@@ -57,7 +57,14 @@ export const LIVE_SCRIPT = `
     if (busy()) { waiting = true; return; }
     clearTimeout(timer);
     timer = setTimeout(async () => {
-      const response = await fetch(location.href, { headers: { "x-cube-fragment": "1" } });
+      let response;
+      try {
+        response = await fetch(location.href, { headers: { "x-cube-fragment": "1" } });
+      } catch {
+        // A dropped connection (the network changed, the manager restarted): again soon.
+        setTimeout(refresh, 1000);
+        return;
+      }
       if (!response.ok) return;
       const logs = main.querySelector("pre.logs");
       main.innerHTML = await response.text();
