@@ -143,9 +143,14 @@ export class NodeWatch {
     const follow = (async () => {
       try {
         for await (const task of this.nodes.client(name, api).events(signal)) {
-          await this.hooks.changed(name, [task]).catch((error) =>
+          // Not awaited: the next line is read while this one is stored (the records carry
+          // their revision, so they may be folded in any order; one waiting for a commit
+          // each made a burst of starts queue here).
+          const change = this.hooks.changed(name, [task]).catch((error) =>
             this.hooks.log(`a change from ${name} was not taken: ${errorMessage(error)}`)
           );
+          this.#inflight.add(change);
+          change.finally(() => this.#inflight.delete(change));
         }
       } catch (error) {
         if (error instanceof CubeError && error.status === 404) this.#streamless.add(api);

@@ -90,6 +90,8 @@ export class Worker implements NodeAgent {
   #engineLostAt: number | null = null;
   #onChange: (task: Task) => void;
   readonly #watchers = new Set<(task: Task) => void>();
+  /** Tasks admitted in this process whose start has not been tried yet. */
+  readonly #fresh = new Set<string>();
 
   constructor(options: WorkerOptions) {
     this.name = options.name;
@@ -197,7 +199,10 @@ export class Worker implements NodeAgent {
       // The intent first: a record without one would wait for a start nobody does.
       beforeRun: (task) => this.#saveIntent(id, { ...event, State: State.Running, Task: task }),
     }).then((result) => {
-      if (result.created) this.#enqueue(id);
+      if (result.created) {
+        this.#fresh.add(id);
+        this.#enqueue(id);
+      }
       return result;
     });
   }
@@ -300,18 +305,25 @@ export class Worker implements NodeAgent {
   }
 
   async #apply(id: string): Promise<void> {
+    const fresh = this.#fresh.delete(id);
     const intent = await this.#intents.get(id);
     if (!intent) return;
     const task = this.records.get(id);
     if (task) {
       if (intent.value.State === State.Completed) await this.#stops.run(() => this.#stopNow(task));
-      else await this.#starts.run(() => this.#startNow(task));
+      else await this.#starts.run(() => this.#startNow(task, fresh));
     }
     await this.#intents.deleteIf(id, intent.version);
   }
 
-  async #startNow(task: Task): Promise<void> {
-    const containers = await this.runtime.list(this.name, task.ID);
+  /**
+   * `fresh`: admitted in this process and tried for the first time, so it has no
+   * container yet; only a replay (after a crash, or a retry) looks for one first.
+   */
+  async #startNow(task: Task, fresh = false): Promise<void> {
+    const containers = fresh && task.State === State.Scheduled
+      ? []
+      : await this.runtime.list(this.name, task.ID);
     if (task.State === State.Running) {
       // Replayed after a crash that came after the start was recorded: its container is
       // the task. Keep it; only true leftovers go.
