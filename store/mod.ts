@@ -1,5 +1,5 @@
 /**
- * Storage: the `Store` contract with Deno KV and in-memory implementations.
+ * Storage: the `Store` contract with Deno KV, in-memory and etcd implementations.
  *
  * @module
  */
@@ -11,6 +11,7 @@ import type { Database } from "./store.ts";
 export * from "./store.ts";
 export { KvDatabase } from "./kv_store.ts";
 export { MemoryDatabase } from "./memory_store.ts";
+export { EtcdDatabase, MAX_TXN_OPS } from "./etcd_store.ts";
 export { StoreGuard } from "./guard.ts";
 
 /** `"memory"` for a plain in-memory store, `":memory:"` for in-memory KV, else a KV file path. */

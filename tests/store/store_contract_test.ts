@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { type Database, KvDatabase, MemoryDatabase } from "../../store/mod.ts";
+import { type Database, EtcdDatabase, KvDatabase, MemoryDatabase } from "../../store/mod.ts";
+import { startEtcd } from "../../testing/etcd.ts";
 import { tempDir } from "../../testing/wait.ts";
 
 interface Item {
@@ -7,10 +8,16 @@ interface Item {
   tags?: string[];
 }
 
+// One etcd cluster (three members, started by scripts/etcd.sh) for the whole file; each
+// test gets a prefix of its own. Stopped by the last test.
+const etcd = await startEtcd();
+
 /** The same contract, run unchanged against every implementation. */
 const implementations: Record<string, () => Promise<Database>> = {
   memory: () => Promise.resolve(new MemoryDatabase()),
   "Deno KV (:memory:)": () => KvDatabase.open(":memory:"),
+  "etcd (3 members)": () =>
+    Promise.resolve(EtcdDatabase.open(`${etcd.url}-${crypto.randomUUID().slice(0, 8)}`)),
 };
 
 for (const [name, open] of Object.entries(implementations)) {
@@ -143,4 +150,12 @@ Deno.test("Deno KV: a reopened file still holds everything", async () => {
   assert.equal(await db.store<Item>("items").count(), 20);
   assert.deepEqual((await db.store<Item>("items").get("k7"))?.value, { n: 7 });
   assert.deepEqual((await db.store<Item>("other").get("x"))?.value, { n: 99 });
+});
+
+Deno.test("etcd: a URL that is not etcd://host:port is refused with an example", () => {
+  assert.throws(() => EtcdDatabase.open("http://127.0.0.1:2379"), /expected etcd:\/\/host:port/);
+});
+
+Deno.test("etcd: the test cluster stops", async () => {
+  await etcd[Symbol.asyncDispose]();
 });
