@@ -115,64 +115,72 @@ function Bar(props: { used: number; total: number; label: string }) {
   );
 }
 
+/** A table that scrolls sideways on a narrow screen, rather than the page. */
+function Table(props: { head: string[]; children: Child }) {
+  return (
+    <div class="scroll">
+      <table>
+        <thead>
+          <tr>{props.head.map((h) => <th key={h}>{h}</th>)}</tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
+    </div>
+  );
+}
+
 function gib(bytes: number): string {
   return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
 }
 
 export function NodesTable(props: { nodes: Node[]; viewer: Viewer }) {
   return (
-    <div class="scroll">
-      <table>
-        <thead>
-          <tr>
-            <th>Node</th>
-            <th>Status</th>
-            <th>Availability</th>
-            <th>CPU</th>
-            <th>Memory</th>
-            <th>Tasks</th>
-            {props.viewer.canAct && <th>Actions</th>}
-          </tr>
-        </thead>
-        <tbody>
-          {props.nodes.map((node) => (
-            <tr>
-              <td>{node.Name}</td>
-              <td class={node.Status}>{node.Status}</td>
-              <td>{node.Availability ?? "active"}</td>
-              <td>
-                <Bar used={node.CpuAllocated} total={node.Cores} label={`CPU of ${node.Name}`} />
-                {" "}
-                <span class="muted">{+node.CpuAllocated.toFixed(2)}/{node.Cores}</span>
-              </td>
-              <td>
-                <Bar
-                  used={node.MemoryAllocated}
-                  total={node.Memory}
-                  label={`memory of ${node.Name}`}
-                />{" "}
-                <span class="muted">{gib(node.MemoryAllocated)}/{gib(node.Memory)}</span>
-              </td>
-              <td>{node.TaskCount}</td>
-              {props.viewer.canAct && (
-                <td>
-                  {(node.Availability ?? "active") !== "drain" && (
-                    <form class="inline" method="post" action={`/ui/nodes/${node.Name}/drain`}>
-                      <button type="submit">Drain</button>
-                    </form>
-                  )}
-                  {(node.Availability ?? "active") !== "active" && (
-                    <form class="inline" method="post" action={`/ui/nodes/${node.Name}/activate`}>
-                      <button type="submit">Activate</button>
-                    </form>
-                  )}
-                </td>
+    <Table
+      head={[
+        "Node",
+        "Status",
+        "Availability",
+        "CPU",
+        "Memory",
+        "Tasks",
+        ...(props.viewer.canAct ? ["Actions"] : []),
+      ]}
+    >
+      {props.nodes.map((node) => (
+        <tr>
+          <td>{node.Name}</td>
+          <td class={node.Status}>{node.Status}</td>
+          <td>{node.Availability ?? "active"}</td>
+          <td>
+            <Bar used={node.CpuAllocated} total={node.Cores} label={`CPU of ${node.Name}`} />{" "}
+            <span class="muted">{+node.CpuAllocated.toFixed(2)}/{node.Cores}</span>
+          </td>
+          <td>
+            <Bar
+              used={node.MemoryAllocated}
+              total={node.Memory}
+              label={`memory of ${node.Name}`}
+            />{" "}
+            <span class="muted">{gib(node.MemoryAllocated)}/{gib(node.Memory)}</span>
+          </td>
+          <td>{node.TaskCount}</td>
+          {props.viewer.canAct && (
+            <td>
+              {(node.Availability ?? "active") !== "drain" && (
+                <form class="inline" method="post" action={`/ui/nodes/${node.Name}/drain`}>
+                  <button type="submit">Drain</button>
+                </form>
               )}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+              {(node.Availability ?? "active") !== "active" && (
+                <form class="inline" method="post" action={`/ui/nodes/${node.Name}/activate`}>
+                  <button type="submit">Activate</button>
+                </form>
+              )}
+            </td>
+          )}
+        </tr>
+      ))}
+    </Table>
   );
 }
 
@@ -204,44 +212,32 @@ export function TasksPage(props: { tasks: Task[]; state: string; q: string; view
         </select>
         <button type="submit">Filter</button>
       </form>
-      <div class="scroll">
-        <table>
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>ID</th>
-              <th>State</th>
-              <th>Image</th>
-              <th>Node</th>
-              {props.viewer.canAct && <th>Actions</th>}
-            </tr>
-          </thead>
-          <tbody>
-            {props.tasks.map((task) => (
-              <tr data-task={task.ID}>
-                <td>
-                  <a href={`/ui/tasks/${task.ID}`}>{task.Name || "-"}</a>
-                </td>
-                <td class="mono">{task.ID.slice(0, 8)}</td>
-                <td class={`state-${stateName(task.State)}`}>{stateName(task.State)}</td>
-                <td>{task.Image}</td>
-                <td>{task.Node || "-"}</td>
-                {props.viewer.canAct && (
-                  <td>
-                    {task.State <= State.Running && (
-                      <form class="inline" method="post" action={`/ui/tasks/${task.ID}/stop`}>
-                        <button type="submit" aria-label={`Stop ${task.Name || task.ID}`}>
-                          Stop
-                        </button>
-                      </form>
-                    )}
-                  </td>
+      <Table
+        head={["Name", "ID", "State", "Image", "Node", ...(props.viewer.canAct ? ["Actions"] : [])]}
+      >
+        {props.tasks.map((task) => (
+          <tr data-task={task.ID}>
+            <td>
+              <a href={`/ui/tasks/${task.ID}`}>{task.Name || "-"}</a>
+            </td>
+            <td class="mono">{task.ID.slice(0, 8)}</td>
+            <td class={`state-${stateName(task.State)}`}>{stateName(task.State)}</td>
+            <td>{task.Image}</td>
+            <td>{task.Node || "-"}</td>
+            {props.viewer.canAct && (
+              <td>
+                {task.State <= State.Running && (
+                  <form class="inline" method="post" action={`/ui/tasks/${task.ID}/stop`}>
+                    <button type="submit" aria-label={`Stop ${task.Name || task.ID}`}>
+                      Stop
+                    </button>
+                  </form>
                 )}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+              </td>
+            )}
+          </tr>
+        ))}
+      </Table>
       {props.tasks.length === 0 && <p class="muted">No tasks match.</p>}
     </>
   );
@@ -277,28 +273,16 @@ export function TaskDetail(
         </form>
       )}
       <h2>Events</h2>
-      <div class="scroll">
-        <table>
-          <thead>
-            <tr>
-              <th>Time</th>
-              <th>State</th>
-              <th>Node</th>
-              <th>Message</th>
-            </tr>
-          </thead>
-          <tbody>
-            {props.events.map((e) => (
-              <tr>
-                <td class="mono">{e.Timestamp}</td>
-                <td>{e.StateName}</td>
-                <td>{e.Node || "-"}</td>
-                <td>{e.Message}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table head={["Time", "State", "Node", "Message"]}>
+        {props.events.map((e) => (
+          <tr>
+            <td class="mono">{e.Timestamp}</td>
+            <td>{e.StateName}</td>
+            <td>{e.Node || "-"}</td>
+            <td>{e.Message}</td>
+          </tr>
+        ))}
+      </Table>
       <h2>Logs</h2>
       <pre
         class="logs"
@@ -313,58 +297,53 @@ export function ServicesPage(props: { services: ServiceView[]; viewer: Viewer })
   return (
     <>
       <h1>Services</h1>
-      <div class="scroll">
-        <table>
-          <thead>
-            <tr>
-              <th>Service</th>
-              <th>Image</th>
-              <th>Replicas</th>
-              <th>Version</th>
-              <th>Update</th>
-              {props.viewer.canAct && <th>Actions</th>}
-            </tr>
-          </thead>
-          <tbody>
-            {props.services.map((s) => (
-              <tr data-service={s.Name}>
-                <td>{s.Name}</td>
-                <td>{s.Spec.Task.Image}</td>
-                <td>
-                  <span class="replicas">{s.Running}/{s.Desired}</span> running
-                </td>
-                <td>{s.Version}</td>
-                <td>
-                  {s.UpdateStatus.State || "-"} <span class="muted">{s.UpdateStatus.Message}</span>
-                </td>
-                {props.viewer.canAct && (
-                  <td>
-                    <form class="inline" method="post" action={`/ui/services/${s.Name}/scale`}>
-                      <label for={`replicas-${s.Name}`}>Replicas</label>
-                      <input
-                        id={`replicas-${s.Name}`}
-                        name="replicas"
-                        type="number"
-                        min={0}
-                        value={String(s.Desired)}
-                      />
-                      <button type="submit">Scale</button>
-                    </form>
-                    <form class="inline" method="post" action={`/ui/services/${s.Name}/restart`}>
-                      <button type="submit">Restart</button>
-                    </form>
-                    {s.PreviousSpec && (
-                      <form class="inline" method="post" action={`/ui/services/${s.Name}/rollback`}>
-                        <button type="submit">Roll back</button>
-                      </form>
-                    )}
-                  </td>
+      <Table
+        head={[
+          "Service",
+          "Image",
+          "Replicas",
+          "Version",
+          "Update",
+          ...(props.viewer.canAct ? ["Actions"] : []),
+        ]}
+      >
+        {props.services.map((s) => (
+          <tr data-service={s.Name}>
+            <td>{s.Name}</td>
+            <td>{s.Spec.Task.Image}</td>
+            <td>
+              <span class="replicas">{s.Running}/{s.Desired}</span> running
+            </td>
+            <td>{s.Version}</td>
+            <td>
+              {s.UpdateStatus.State || "-"} <span class="muted">{s.UpdateStatus.Message}</span>
+            </td>
+            {props.viewer.canAct && (
+              <td>
+                <form class="inline" method="post" action={`/ui/services/${s.Name}/scale`}>
+                  <label for={`replicas-${s.Name}`}>Replicas</label>
+                  <input
+                    id={`replicas-${s.Name}`}
+                    name="replicas"
+                    type="number"
+                    min={0}
+                    value={String(s.Desired)}
+                  />
+                  <button type="submit">Scale</button>
+                </form>
+                <form class="inline" method="post" action={`/ui/services/${s.Name}/restart`}>
+                  <button type="submit">Restart</button>
+                </form>
+                {s.PreviousSpec && (
+                  <form class="inline" method="post" action={`/ui/services/${s.Name}/rollback`}>
+                    <button type="submit">Roll back</button>
+                  </form>
                 )}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+              </td>
+            )}
+          </tr>
+        ))}
+      </Table>
       {props.services.length === 0 && <p class="muted">No services yet.</p>}
     </>
   );
@@ -374,32 +353,18 @@ export function EventsPage(props: { events: ClusterEvent[] }) {
   return (
     <>
       <h1>Events</h1>
-      <div class="scroll">
-        <table>
-          <thead>
-            <tr>
-              <th>#</th>
-              <th>Time</th>
-              <th>Type</th>
-              <th>What</th>
-              <th>Of</th>
-              <th>Message</th>
-            </tr>
-          </thead>
-          <tbody>
-            {[...props.events].reverse().map((e) => (
-              <tr>
-                <td>{e.Index}</td>
-                <td class="mono">{e.Timestamp}</td>
-                <td>{e.Type}</td>
-                <td>{e.Action}</td>
-                <td>{e.Name ?? e.Node ?? "-"}</td>
-                <td>{e.Message}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table head={["#", "Time", "Type", "What", "Of", "Message"]}>
+        {[...props.events].reverse().map((e) => (
+          <tr>
+            <td>{e.Index}</td>
+            <td class="mono">{e.Timestamp}</td>
+            <td>{e.Type}</td>
+            <td>{e.Action}</td>
+            <td>{e.Name ?? e.Node ?? "-"}</td>
+            <td>{e.Message}</td>
+          </tr>
+        ))}
+      </Table>
     </>
   );
 }
