@@ -101,34 +101,10 @@ export class WorkerClient {
   ): Promise<ReadableStream<Uint8Array>> {
     const params = new URLSearchParams({ follow: String(query.follow) });
     if (query.tail !== undefined) params.set("tail", String(query.tail));
-    return await this.#stream(`/tasks/${id}/logs?${params}`, signal, [404, 409]);
-  }
-
-  /**
-   * The worker's task changes as they happen (`GET /events`, one task record per line),
-   * until `signal` aborts or the stream ends. A 404: a worker without a stream.
-   */
-  async *events(signal: AbortSignal): AsyncGenerator<Task> {
-    const body = await this.#stream("/events", signal, [404]);
-    let text = "";
-    for await (const chunk of body.pipeThrough(new TextDecoderStream())) {
-      text += chunk;
-      const lines = text.split("\n");
-      text = lines.pop()!;
-      for (const line of lines) if (line.trim()) yield JSON.parse(line) as Task;
-    }
-  }
-
-  /** A streamed answer (no time limit but `signal`); `passed`: statuses kept as they are. */
-  async #stream(
-    path: string,
-    signal: AbortSignal,
-    passed: number[],
-  ): Promise<ReadableStream<Uint8Array>> {
     let response: Response;
     try {
       response = await this.transport(
-        `${this.api}${path}`,
+        `${this.api}/tasks/${id}/logs?${params}`,
         { signal, headers: await this.#headers(false) },
         0,
       );
@@ -140,10 +116,43 @@ export class WorkerClient {
     }
     if (!response.ok || !response.body) {
       const text = await response.text();
-      const status = passed.includes(response.status) ? response.status as 404 | 409 : 502;
-      throw new CubeError(status, messageIn(text) ?? text);
+      throw new CubeError(
+        response.status === 404 || response.status === 409 ? response.status : 502,
+        messageIn(text) ?? text,
+      );
     }
     return response.body;
+  }
+
+  /**
+   * The worker's task changes as they happen (`GET /events`, one task record per line),
+   * until `signal` aborts or the stream ends. A 404: a worker without a stream.
+   */
+  async *events(signal: AbortSignal): AsyncGenerator<Task> {
+    let response: Response;
+    try {
+      response = await this.transport(
+        `${this.api}/events`,
+        { signal, headers: await this.#headers(false) },
+        0,
+      );
+    } catch (error) {
+      throw new CubeError(
+        502,
+        `cannot reach worker ${this.name} at ${this.api}: ${fetchFailure(error)}`,
+      );
+    }
+    if (!response.ok || !response.body) {
+      const text = await response.text();
+      throw new CubeError(response.status === 404 ? 404 : 502, messageIn(text) ?? text);
+    }
+    let text = "";
+    for await (const chunk of response.body.pipeThrough(new TextDecoderStream())) {
+      text += chunk;
+      const lines = text.split("\n");
+      text = lines.pop()!;
+      for (const line of lines) if (line.trim()) yield JSON.parse(line) as Task;
+    }
   }
 
   async tasks(): Promise<Task[]> {
