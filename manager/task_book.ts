@@ -11,6 +11,7 @@ import type { Clock } from "../lib/clock.ts";
 import { CubeError } from "../lib/errors.ts";
 import { KeyLock } from "../lib/key_lock.ts";
 import {
+  type BatchLimits,
   type Check,
   type Database,
   MAX_BATCH_CHECKS,
@@ -78,6 +79,8 @@ export class TaskBook {
   readonly #desiredStore: Store<Desired>;
   readonly #clock: Clock;
   readonly #db: Database;
+  /** What one commit of this database may hold (etcd's transactions hold fewer than KV's). */
+  readonly #limits: BatchLimits;
   readonly #guard: StoreGuard;
   readonly #lock = new KeyLock();
   #queue: Queued[] = [];
@@ -97,6 +100,7 @@ export class TaskBook {
     },
   ) {
     this.#db = db;
+    this.#limits = db.limits ?? { writes: MAX_BATCH_WRITES, checks: MAX_BATCH_CHECKS };
     this.#guard = options.guard;
     this.#onCommit = options.onCommit ?? (() => {});
     this.#taskStore = db.store<TaskRecord>(TASKS);
@@ -147,8 +151,8 @@ export class TaskBook {
         key: l.key,
         delete: true,
       }));
-      while (deletes.length >= MAX_BATCH_WRITES) {
-        await this.#db.commit(deletes.splice(0, MAX_BATCH_WRITES - 1));
+      while (deletes.length >= this.#limits.writes) {
+        await this.#db.commit(deletes.splice(0, this.#limits.writes - 1));
       }
       await this.#db.commit(
         [{ store: TASKS, key, value: record }, ...deletes],
@@ -400,8 +404,8 @@ export class TaskBook {
     let n = 0;
     for (const item of this.#queue) {
       if (
-        n > 0 && (writes + item.writes.length > MAX_BATCH_WRITES ||
-          checks + item.checks.length > MAX_BATCH_CHECKS ||
+        n > 0 && (writes + item.writes.length > this.#limits.writes ||
+          checks + item.checks.length > this.#limits.checks ||
           bytes + item.bytes > MAX_BATCH_BYTES)
       ) break;
       writes += item.writes.length;

@@ -92,6 +92,7 @@ class EtcdStore<T> implements Store<T> {
 }
 
 export class EtcdDatabase implements Database {
+  readonly limits = { writes: MAX_TXN_OPS, checks: MAX_TXN_OPS };
   readonly #client: Etcd3;
   #closed = false;
 

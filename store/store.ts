@@ -61,8 +61,16 @@ export interface Check {
 export const MAX_BATCH_WRITES = 800;
 export const MAX_BATCH_CHECKS = 100;
 
+/** What one `commit` may hold in a given database. */
+export interface BatchLimits {
+  writes: number;
+  checks: number;
+}
+
 export interface Database extends Disposable {
   store<T>(name: string): Store<T>;
+  /** What one commit may hold; Deno KV's (`MAX_BATCH_WRITES`, `MAX_BATCH_CHECKS`) when absent. */
+  readonly limits?: BatchLimits;
   /**
    * Writes all of `writes` at once or none of them (a task and its history event never
    * part ways), in one round to the disk instead of one each, provided every check

@@ -9,7 +9,8 @@ import { systemClock } from "../../lib/clock.ts";
 import { CubeError } from "../../lib/errors.ts";
 import { type Edit, STORY_LIMIT, TaskBook, type TaskRecord } from "../../manager/mod.ts";
 import { StoreGuard } from "../../store/mod.ts";
-import { type Database, KvDatabase } from "../../store/mod.ts";
+import { type Database, EtcdDatabase, KvDatabase } from "../../store/mod.ts";
+import { startEtcd } from "../../testing/etcd.ts";
 import { newTask, State, type Task } from "../../task/mod.ts";
 import { FaultyDatabase } from "../../testing/faulty_database.ts";
 import { tempDir } from "../../testing/wait.ts";
@@ -194,4 +195,35 @@ Deno.test("a store written before stories moved into task records loads whole, i
   const again = bookOn(db);
   await again.load();
   assert.equal(again.history(task.ID).History.length, 3);
+});
+
+Deno.test("the task book runs unchanged on etcd: concurrent changes land in transactions it can hold", async () => {
+  await using etcd = await startEtcd();
+  const commits: number[] = [];
+  {
+    using db = EtcdDatabase.open(etcd.url);
+    const book = new TaskBook(db, {
+      clock: systemClock,
+      guard: new StoreGuard(db),
+      onCommit: (_, changes) => commits.push(changes),
+    });
+    const tasks = Array.from({ length: 300 }, (_, i) => newTask({ Image: "x", Name: `e${i}` }));
+    await Promise.all(tasks.map((t) => book.create(t, "submitted")));
+    // Two writes each (the record and the desired state): 100 of them, KV's most, would be
+    // 200 writes, more than an etcd transaction holds.
+    await Promise.all(tasks.map((t) =>
+      book.change(t.ID, (current) => ({
+        task: { ...current, State: State.Scheduled, Node: "n1" },
+        message: "placed",
+        desired: "stop",
+      }))
+    ));
+  }
+  const total = commits.reduce((a, b) => a + b, 0);
+  assert.equal(total, 600, "every change went in a grouped commit, none was refused");
+  assert.ok(commits.length < 600, `${commits.length} commits for 600 changes`);
+  using db = EtcdDatabase.open(etcd.url);
+  const loaded = await new TaskBook(db, { clock: systemClock, guard: new StoreGuard(db) }).load();
+  assert.equal(loaded.length, 300);
+  assert.ok(loaded.every((t) => t.State === State.Scheduled && t.Node === "n1"));
 });
