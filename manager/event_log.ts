@@ -110,6 +110,11 @@ export class EventLog {
     }
     if (!this.#closed) {
       this.#unsaved.push(event);
+      if (this.#unsaved.length > MAX_STORED) {
+        // A store down for long: keep memory bounded; the streams had these already.
+        const lost = this.#unsaved.splice(0, this.#unsaved.length - MAX_STORED);
+        this.warn(`the store is failing: ${lost.length} events were not kept`);
+      }
       this.#flushing ??= this.clock.sleep(FLUSH_MS).then(() => this.#flush());
     }
     return event;
