@@ -13,7 +13,7 @@
  */
 
 import type { Clock } from "../lib/clock.ts";
-import { errorMessage } from "../lib/errors.ts";
+import { CubeError, errorMessage } from "../lib/errors.ts";
 import type { Database, Store } from "../store/mod.ts";
 import { type ClusterEvent, type EventFilter, matchesFilter } from "../task/mod.ts";
 
@@ -134,7 +134,12 @@ export class EventLog {
     if (since + 1 >= recentFrom) {
       events = this.#recent.filter((e) => e.Index > since);
     } else {
-      const stored = (await this.#log.list()).flatMap((e) => e.value);
+      const stored = (await this.#log.list().catch((error) => {
+        throw new CubeError(
+          503,
+          `Cannot read the stored events: the store failed: ${errorMessage(error)}`,
+        );
+      })).flatMap((e) => e.value);
       const seen = new Set(stored.map((e) => e.Index));
       events = [...stored, ...this.#unsaved.filter((e) => !seen.has(e.Index))]
         .filter((e) => e.Index > since);

@@ -110,9 +110,15 @@ export function createEventRoutes(
       })
       : () => {};
 
-    const history = since !== undefined
-      ? await events.after(since, filter)
-      : { events: last ? events.last(last, filter) : [], gone: null };
+    let history: { events: ClusterEvent[]; gone: number | null };
+    try {
+      history = since !== undefined
+        ? await events.after(since, filter)
+        : { events: last ? events.last(last, filter) : [], gone: null };
+    } catch (error) {
+      unsubscribe(); // the store failed: no stream, and nothing left listening
+      throw error;
+    }
     const head: string[] = [];
     if (history.gone !== null) {
       head.push(notice(
