@@ -101,27 +101,7 @@ export class WorkerClient {
   ): Promise<ReadableStream<Uint8Array>> {
     const params = new URLSearchParams({ follow: String(query.follow) });
     if (query.tail !== undefined) params.set("tail", String(query.tail));
-    let response: Response;
-    try {
-      response = await this.transport(
-        `${this.api}/tasks/${id}/logs?${params}`,
-        { signal, headers: await this.#headers(false) },
-        0,
-      );
-    } catch (error) {
-      throw new CubeError(
-        502,
-        `cannot reach worker ${this.name} at ${this.api}: ${fetchFailure(error)}`,
-      );
-    }
-    if (!response.ok || !response.body) {
-      const text = await response.text();
-      throw new CubeError(
-        response.status === 404 || response.status === 409 ? response.status : 502,
-        messageIn(text) ?? text,
-      );
-    }
-    return response.body;
+    return (await this.#stream(`/tasks/${id}/logs?${params}`, signal, [404, 409])).body!;
   }
 
   /**
@@ -129,10 +109,26 @@ export class WorkerClient {
    * until `signal` aborts or the stream ends. A 404: a worker without a stream.
    */
   async *events(signal: AbortSignal): AsyncGenerator<Task> {
+    const response = await this.#stream("/events", signal, [404]);
+    let text = "";
+    for await (const chunk of response.body!.pipeThrough(new TextDecoderStream())) {
+      text += chunk;
+      const lines = text.split("\n");
+      text = lines.pop()!;
+      for (const line of lines) if (line.trim()) yield JSON.parse(line) as Task;
+    }
+  }
+
+  /**
+   * A streamed answer (no time limit but `signal`), with a body; `passed`: error statuses
+   * kept as they are. The response itself is returned, not only its body: the caller holds
+   * it while it reads (given only the body, the worker's event stream stalled here).
+   */
+  async #stream(path: string, signal: AbortSignal, passed: number[]): Promise<Response> {
     let response: Response;
     try {
       response = await this.transport(
-        `${this.api}/events`,
+        `${this.api}${path}`,
         { signal, headers: await this.#headers(false) },
         0,
       );
@@ -144,15 +140,10 @@ export class WorkerClient {
     }
     if (!response.ok || !response.body) {
       const text = await response.text();
-      throw new CubeError(response.status === 404 ? 404 : 502, messageIn(text) ?? text);
+      const status = passed.includes(response.status) ? response.status as 404 | 409 : 502;
+      throw new CubeError(status, messageIn(text) ?? text);
     }
-    let text = "";
-    for await (const chunk of response.body.pipeThrough(new TextDecoderStream())) {
-      text += chunk;
-      const lines = text.split("\n");
-      text = lines.pop()!;
-      for (const line of lines) if (line.trim()) yield JSON.parse(line) as Task;
-    }
+    return response;
   }
 
   async tasks(): Promise<Task[]> {
