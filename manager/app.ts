@@ -16,6 +16,7 @@ import {
   type Tokens,
 } from "../security/mod.ts";
 import {
+  countStates,
   maskedEnv,
   MAX_REPORT_BYTES,
   parseHeartbeat,
@@ -24,7 +25,6 @@ import {
   parseReport,
   parseSubmission,
   parseTaskId,
-  State,
   type Task,
 } from "../task/mod.ts";
 import type { Manager } from "./manager.ts";
@@ -221,9 +221,7 @@ export function createManagerApp(
 
   routes.get("/health", (c) => {
     // Counts by state: a cheap way to watch a big cluster converge without the task list.
-    const states: Record<string, number> = {};
-    for (const name of Object.values(State)) if (typeof name === "string") states[name] = 0;
-    for (const task of manager.tasks.values()) states[State[task.State]]++;
+    const states = countStates(manager.tasks.values());
     const store = manager.guard.error;
     return c.json({
       Status: store === null ? "ok" : "degraded",

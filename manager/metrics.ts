@@ -16,7 +16,7 @@ import {
   LATENCY_BUCKETS,
   type Registry,
 } from "../http/metrics.ts";
-import { type Node, type ServiceView, State, type Task } from "../task/mod.ts";
+import { countStates, type Node, type ServiceView, type Task } from "../task/mod.ts";
 
 /** What the gauges read at each scrape. */
 export interface MetricsSource {
@@ -88,15 +88,9 @@ export class ManagerMetrics {
       labelNames: ["state"],
       registers: [this.registry],
       collect() {
-        const counts = new Map<string, number>();
-        for (const name of Object.values(State)) {
-          if (typeof name === "string") counts.set(name, 0);
+        for (const [state, n] of Object.entries(countStates(source.tasks()))) {
+          this.set({ state }, n);
         }
-        for (const task of source.tasks()) {
-          const name = State[task.State];
-          counts.set(name, (counts.get(name) ?? 0) + 1);
-        }
-        for (const [state, n] of counts) this.set({ state }, n);
       },
     });
     new Gauge({

@@ -80,3 +80,13 @@ export function isForward(from: State, to: State): boolean {
 export function stateName(state: State): string {
   return STATE_NAMES[state] ?? `Unknown(${state})`;
 }
+
+/** How many tasks are in each state, every state named (zero when none). */
+export function countStates(tasks: Iterable<{ State: State }>): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const name of Object.values(STATE_NAMES)) counts[name] = 0;
+  for (const task of tasks) {
+    counts[stateName(task.State)] = (counts[stateName(task.State)] ?? 0) + 1;
+  }
+  return counts;
+}

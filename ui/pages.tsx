@@ -9,6 +9,7 @@
 import type { Child } from "hono/jsx";
 import {
   type ClusterEvent,
+  countStates,
   type Node,
   type ServiceView,
   State,
@@ -90,15 +91,11 @@ export function SignIn(props: { error?: string }) {
 }
 
 function Counts(props: { tasks: Task[] }) {
-  const counts = new Map<string, number>();
-  for (const task of props.tasks) {
-    counts.set(stateName(task.State), (counts.get(stateName(task.State)) ?? 0) + 1);
-  }
   return (
     <ul class="counts" aria-label="Tasks by state">
-      {["Pending", "Scheduled", "Running", "Completed", "Failed"].map((state) => (
+      {Object.entries(countStates(props.tasks)).map(([state, n]) => (
         <li class={`state-${state}`}>
-          <b>{counts.get(state) ?? 0}</b>
+          <b>{n}</b>
           {state}
         </li>
       ))}
