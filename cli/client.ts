@@ -5,10 +5,12 @@
  * @module
  */
 
+import { sleep } from "../lib/async.ts";
 import { fetchFailure, messageIn } from "../lib/errors.ts";
 import type { TokenInfo } from "../security/mod.ts";
 import type {
   ClusterEvent,
+  ManagerPresence,
   Node,
   ServiceDetail,
   ServiceView,
@@ -21,6 +23,10 @@ export class CliError extends Error {
   override name = "CliError";
 }
 
+/** How long a call keeps trying other managers while they elect a leader, in ms. */
+const FAILOVER_MS = 10_000;
+const FAILOVER_PAUSE_MS = 250;
+
 /** A token as the manager lists it; `Token` only in the answer that created it. */
 export type TokenListing = TokenInfo & { Token?: string };
 
@@ -29,17 +35,25 @@ export type TokenListing = TokenInfo & { Token?: string };
  * keeps its connection alive across calls; `close()` it, or use `await using`.
  */
 export class ManagerClient implements Disposable {
-  readonly url: string;
+  readonly #urls: string[];
   readonly #token?: string;
   readonly #client?: Deno.HttpClient;
+  #at = 0;
 
+  /** `manager` is one URL, or several separated by commas (managers sharing etcd). */
   constructor(connection: string | { manager: string; token?: string; caPem?: string }) {
     const { manager, token, caPem } = typeof connection === "string"
       ? { manager: connection, token: undefined, caPem: undefined }
       : connection;
-    this.url = manager.replace(/\/$/, "");
+    this.#urls = manager.split(",").map((url) => url.trim().replace(/\/$/, "")).filter(Boolean);
+    if (this.#urls.length === 0) throw new CliError(`invalid manager URL "${manager}"`);
     this.#token = token;
     this.#client = caPem ? Deno.createHttpClient({ caCerts: [caPem] }) : undefined;
+  }
+
+  /** The manager the last call went to. */
+  get url(): string {
+    return this.#urls[this.#at];
   }
 
   close(): void {
@@ -50,33 +64,60 @@ export class ManagerClient implements Disposable {
     this.close();
   }
 
+  /**
+   * One call, to the manager that answered last, then to the others: a manager that
+   * cannot be reached, or answers 503 (no leader yet, or it just stepped down: nothing
+   * was done), is passed over, for up to `FAILOVER_MS` while managers elect a leader.
+   * A call that may have reached a manager is not sent twice, unless it only reads.
+   */
   async #fetch(path: string, init: RequestInit = {}): Promise<Response> {
     const headers = new Headers(init.headers);
     if (this.#token) headers.set("authorization", `Bearer ${this.#token}`);
-    let response: Response;
-    try {
-      response = await fetch(`${this.url}${path}`, {
-        ...init,
-        headers,
-        client: this.#client,
-        signal: init.signal ?? AbortSignal.timeout(10_000),
-      });
-    } catch (error) {
-      const reason = fetchFailure(error, 10_000);
-      const hint = /refused|not found|no answer/.test(reason)
-        ? " — is 'cube manager' running?"
-        : "";
-      throw new CliError(`cannot reach the manager at ${this.url}: ${reason}${hint}`);
+    const reads = (init.method ?? "GET") === "GET";
+    const until = Date.now() + (this.#urls.length > 1 ? FAILOVER_MS : 0);
+    for (let attempt = 0;; attempt++) {
+      const last = attempt >= this.#urls.length - 1 && Date.now() >= until;
+      let response: Response;
+      try {
+        response = await fetch(`${this.url}${path}`, {
+          ...init,
+          headers,
+          client: this.#client,
+          signal: init.signal ?? AbortSignal.timeout(10_000),
+        });
+      } catch (error) {
+        const reason = fetchFailure(error, 10_000);
+        const unsent = /refused|not found/.test(reason);
+        if (!last && (reads || unsent) && !init.signal?.aborted) {
+          await this.#next(attempt);
+          continue;
+        }
+        const hint = /refused|not found|no answer/.test(reason)
+          ? " — is 'cube manager' running?"
+          : "";
+        throw new CliError(`cannot reach the manager at ${this.url}: ${reason}${hint}`);
+      }
+      if (response.status === 503 && !last) {
+        await response.body?.cancel();
+        await this.#next(attempt);
+        continue;
+      }
+      if (response.status === 401) {
+        const message = messageOf(await response.text(), 401);
+        throw new CliError(
+          `the manager at ${this.url} refused ${
+            this.#token ? "the token" : "a call without a token"
+          }: ${message} (log in with 'cube login ${this.url} --token T', or pass --token)`,
+        );
+      }
+      return response;
     }
-    if (response.status === 401) {
-      const message = messageOf(await response.text(), 401);
-      throw new CliError(
-        `the manager at ${this.url} refused ${
-          this.#token ? "the token" : "a call without a token"
-        }: ${message} (log in with 'cube login ${this.url} --token T', or pass --token)`,
-      );
-    }
-    return response;
+  }
+
+  /** The next manager; after a round of all of them, a short pause. */
+  async #next(attempt: number): Promise<void> {
+    this.#at = (this.#at + 1) % this.#urls.length;
+    if ((attempt + 1) % this.#urls.length === 0) await sleep(FAILOVER_PAUSE_MS);
   }
 
   async #json<T>(path: string, init: RequestInit = {}): Promise<T> {
@@ -181,6 +222,10 @@ export class ManagerClient implements Disposable {
 
   nodes(): Promise<Node[]> {
     return this.#json<Node[]>("/nodes");
+  }
+
+  managers(): Promise<ManagerPresence[]> {
+    return this.#json<ManagerPresence[]>("/managers");
   }
 
   submit(body: unknown): Promise<Task> {

@@ -74,8 +74,14 @@ export interface Connection {
   caPem?: string;
 }
 
-function sameManager(a: string, b: string): boolean {
-  return a.replace(/\/$/, "") === b.replace(/\/$/, "");
+function urls(list: string): string[] {
+  return list.split(",").map((url) => url.trim().replace(/\/$/, "")).filter(Boolean);
+}
+
+/** Whether every manager `flag` names is one of the context's (which may list several). */
+function sameManager(context: string, flag: string): boolean {
+  const known = new Set(urls(context));
+  return urls(flag).every((url) => known.has(url));
 }
 
 /**

@@ -84,7 +84,7 @@ export function managerCommand(): Command {
     .addOption(
       new Option(
         "-d, --store <path>",
-        'KV file, ":memory:" or "memory" (default: <dir>/manager.kv)',
+        'KV file, ":memory:", "memory", or etcd://h1:2379,h2:2379[/prefix] for several managers (default: <dir>/manager.kv)',
       ).env("CUBE_STORE"),
     );
   return managerControlOptions(command).action(async (flags: ManagerSettings & { dir: string }) => {
@@ -102,8 +102,11 @@ export function managerCommand(): Command {
         Ca: node.caPem,
       }, true);
     }
+    const tokenFile = await Deno.stat(node.adminTokenPath).then(() => true, () => false);
     console.log(
-      `CA: ${node.caPath}, admin token: ${node.adminTokenPath} — log in with: cube login ${node.url} --token "$(cat ${node.adminTokenPath})" --ca ${node.caPath}`,
+      tokenFile
+        ? `CA: ${node.caPath}, admin token: ${node.adminTokenPath} — log in with: cube login ${node.url} --token "$(cat ${node.adminTokenPath})" --ca ${node.caPath}`
+        : `CA: ${node.caPath}; the admin token is where the first manager on this store wrote it`,
     );
     await onShutdown(() => node.close());
   });

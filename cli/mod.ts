@@ -12,7 +12,7 @@ import { managerCommand } from "./manager_command.ts";
 import { logsCommand, runCommand, statusCommand, stopCommand } from "./task_commands.ts";
 import { simCommand } from "./sim_command.ts";
 import { workerCommand } from "./worker_command.ts";
-import { nodeCommand, nodesCommand } from "./node_commands.ts";
+import { managersCommand, nodeCommand, nodesCommand } from "./node_commands.ts";
 import { applyCommand, serviceCommand } from "./service_commands.ts";
 import { contextCommand, loginCommand, tokenCommand } from "./token_commands.ts";
 
@@ -31,6 +31,7 @@ export function createProgram(): Command {
     .addCommand(eventsCommand())
     .addCommand(nodesCommand())
     .addCommand(nodeCommand())
+    .addCommand(managersCommand())
     .addCommand(serviceCommand())
     .addCommand(applyCommand())
     .addCommand(tokenCommand())

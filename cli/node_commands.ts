@@ -1,5 +1,6 @@
 /**
- * `cube nodes` (the list) and `cube node …`: pause, drain, activate and label nodes.
+ * `cube nodes` (the list), `cube node …` (pause, drain, activate and label nodes) and
+ * `cube managers`.
  *
  * @module
  */
@@ -33,6 +34,24 @@ async function list(flags: ConnectionFlags & { json?: boolean }): Promise<void> 
       labelsOf(n),
     ]),
   ));
+}
+
+async function listManagers(flags: ConnectionFlags & { json?: boolean }): Promise<void> {
+  using client = await connect(flags);
+  const managers = await client.managers();
+  if (flags.json) return console.log(JSON.stringify(managers, null, 2));
+  console.log(table(
+    ["URL", "ROLE", "SINCE"],
+    managers.map((m) => [m.Url, m.Leader ? "leader" : "follower", m.Since]),
+  ));
+}
+
+export function managersCommand(): Command {
+  return managerOption(
+    new Command("managers")
+      .description("list the managers sharing this cluster's store, the leader first")
+      .option("--json", "machine-readable output"),
+  ).action(listManagers);
 }
 
 export function nodesCommand(): Command {

@@ -20,7 +20,10 @@ import { bytesOption, intOption, numberOption } from "./options.ts";
 export function managerOption(command: Command): Command {
   return command
     .addOption(
-      new Option("--manager <url>", "the manager's URL (default: the current context's)").env(
+      new Option(
+        "--manager <url>",
+        "the manager's URL, or several separated by commas (default: the current context's)",
+      ).env(
         "CUBE_MANAGER",
       ),
     )

@@ -106,35 +106,45 @@ export function tokenCommand(): Command {
   return token;
 }
 
-function contextName(url: string): string {
-  try {
-    return new URL(url).host;
-  } catch {
-    throw new CliError(`invalid manager URL "${url}": expected https://HOST:PORT`);
+/** `https://a:5555,https://b:5555` (several managers) → each URL, checked. */
+function managerList(list: string): string[] {
+  const urls = list.split(",").map((url) => url.trim().replace(/\/$/, "")).filter(Boolean);
+  for (const url of urls.length ? urls : [list]) {
+    try {
+      new URL(url);
+    } catch {
+      throw new CliError(`invalid manager URL "${url}": expected https://HOST:PORT`);
+    }
   }
+  return urls;
+}
+
+/** The context's default name: the first manager's HOST:PORT. */
+function contextName(urls: string[]): string {
+  return new URL(urls[0]).host;
 }
 
 export function loginCommand(): Command {
   return new Command("login")
     .description("check a token against a manager and save both as a context (made current)")
-    .argument("<url>", "the manager's URL, e.g. https://10.0.0.5:5555")
+    .argument(
+      "<url>",
+      "the manager's URL, e.g. https://10.0.0.5:5555, or several managers' separated by commas",
+    )
     .addOption(
       new Option("--token <token>", "bearer token").env("CUBE_TOKEN").makeOptionMandatory(),
     )
     .option("--ca <file>", "the cluster CA certificate (the manager's ca.pem)")
     .option("--name <name>", "the context's name (default: HOST:PORT)")
     .action(async (url: string, flags: { token: string; ca?: string; name?: string }) => {
-      const name = flags.name ?? contextName(url);
+      const urls = managerList(url);
+      const name = flags.name ?? contextName(urls);
       const caPem = flags.ca ? await readCaFile(flags.ca) : undefined;
       {
-        using client = new ManagerClient({ manager: url, token: flags.token, caPem });
+        using client = new ManagerClient({ manager: urls.join(","), token: flags.token, caPem });
         await client.nodes(); // any token that is valid may read: this checks URL, CA and token
       }
-      await putContext(
-        name,
-        { Manager: url.replace(/\/$/, ""), Token: flags.token, Ca: caPem },
-        true,
-      );
+      await putContext(name, { Manager: urls.join(","), Token: flags.token, Ca: caPem }, true);
       console.log(`logged in to ${url} as context "${name}" (saved in ${configPath()})`);
     });
 }

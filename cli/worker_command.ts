@@ -66,7 +66,10 @@ export function workerCommand(): Command {
       ).env("CUBE_STORE"),
     )
     .addOption(
-      new Option("-m, --manager <url>", "join this manager: heartbeat and push task changes")
+      new Option(
+        "-m, --manager <url>",
+        "join this manager (or several, separated by commas): heartbeat and push task changes",
+      )
         .env("CUBE_MANAGER"),
     )
     .addOption(

@@ -31,6 +31,7 @@ import type { Manager } from "./manager.ts";
 import { createEventRoutes } from "./event_routes.ts";
 import { createUi } from "../ui/app.tsx";
 import { createServiceRoutes } from "./service_routes.ts";
+import { clusterHealth, type ClusterView } from "./follower_app.ts";
 
 /** Concurrent log streams one token may hold open. */
 export const MAX_LOG_STREAMS_PER_TOKEN = 8;
@@ -61,13 +62,15 @@ function bodyLimit(method: string, path: string): number | undefined {
 /**
  * `shutdown` ends open log streams, which `server.shutdown()` would otherwise wait for.
  * With `security`, every route but `GET /health` and the join takes a token (the
- * simulation and in-process tests leave it out).
+ * simulation and in-process tests leave it out). `cluster` tells where this manager
+ * stands among several (`/health`, `/managers`); without it, it is the only one.
  */
 export function createManagerApp(
-  { manager, shutdown, security }: {
+  { manager, shutdown, security, cluster }: {
     manager: Manager;
     shutdown?: AbortSignal;
     security?: { tokens: Tokens; authority: Authority };
+    cluster?: ClusterView;
   },
 ): Hono {
   const routes = new Hono();
@@ -222,17 +225,20 @@ export function createManagerApp(
   routes.get("/health", (c) => {
     // Counts by state: a cheap way to watch a big cluster converge without the task list.
     const states = countStates(manager.tasks.values());
-    const store = manager.guard.error;
+    const store = manager.guard.error ?? cluster?.storeError() ?? null;
     return c.json({
       Status: store === null ? "ok" : "degraded",
-      Store: store === null ? "ok" : store,
       Role: "manager",
+      ...(cluster ? clusterHealth(cluster) : { Leadership: "leader", Leader: null }),
+      Store: store === null ? "ok" : store,
       Scheduler: manager.scheduler.name,
       Tasks: manager.tasks.size,
       States: states,
       Nodes: manager.listNodes().filter((n) => n.Status === "ready").length,
     });
   });
+
+  routes.get("/managers", async (c) => c.json(cluster ? await cluster.managers() : []));
 
   routes.route("/", createServiceRoutes(manager.services, reader));
   routes.route("/", createEventRoutes(manager.events, shutdown));

@@ -21,9 +21,11 @@ import {
   type Role,
   saveIdentity,
 } from "../security/mod.ts";
-import { openDatabase } from "../store/mod.ts";
+import { type Database, EtcdDatabase, openDatabase } from "../store/mod.ts";
+import { type ClusterView, soleManager } from "../manager/follower_app.ts";
+import { leadOnEtcd } from "./leading.ts";
 import { createWorkerApp, DockerRuntime, type PullPolicy, Worker } from "../worker/mod.ts";
-import { ManagerLink } from "../worker/manager_link.ts";
+import { ManagerLink, managerUrls } from "../worker/manager_link.ts";
 import { certificateNames, isLoopback, openManagerSecrets, verifiedTransport } from "./secure.ts";
 import { waitingToJoin } from "./waiting.ts";
 
@@ -90,7 +92,10 @@ const silent = () => {};
 const seconds = (value: number | undefined) => value === undefined ? undefined : value * 1000;
 
 export interface StartedManager extends Running {
-  manager: Manager;
+  /** The manager that runs the control loops here: while it leads, when there are several. */
+  readonly manager: Manager;
+  /** Whether this manager leads (always, when it is the only one). */
+  leading(): boolean;
   /** The cluster CA certificate (PEM): what clients trust. */
   caPem: string;
   caPath: string;
@@ -105,6 +110,11 @@ export interface StartedManager extends Running {
   createToken(role: Role, name: string): Promise<string>;
 }
 
+/**
+ * A manager on its store. On Deno KV (or memory) it is the only one and runs at once; on
+ * etcd it campaigns, runs the control loops only while it leads, and forwards what it
+ * does not serve itself to the leader (roles/leading.ts).
+ */
 export async function startManager(settings: ManagerSettings): Promise<StartedManager> {
   const dir = settings.dir ?? ".cube";
   await Deno.mkdir(dir, { recursive: true });
@@ -120,28 +130,91 @@ export async function startManager(settings: ManagerSettings): Promise<StartedMa
   // Workers are called over HTTPS, trusting the node CA only.
   const workers = verifiedTransport(authority.nodeCaPem);
   let url = "";
-  const manager = new Manager({
-    db,
-    scheduler: createScheduler(settings.scheduler, { scoreLimit: settings.scoreLimit }),
-    workers: settings.workers.map((address) => staticApi(address, "https")),
-    heartbeatIntervalMs: settings.heartbeatInterval * 1000,
-    nodeTimeoutMs: settings.nodeTimeout * 1000,
-    restartBackoffMs: settings.restartBackoff * 1000,
-    restartWindowMs: seconds(settings.restartWindow),
-    taskRetentionMs: seconds(settings.taskRetention),
-    nodeRetentionMs: seconds(settings.nodeRetention),
-    transport: workers.transport,
-    workerCredential: (name) => authority.managerCredential(name),
-    inviteWorker: (api) => inviteWorker(api, url),
-    log: settings.quiet ? silent : undefined,
-  });
-  await manager.start();
+  const managerOn = (store: Database) =>
+    new Manager({
+      db: store,
+      scheduler: createScheduler(settings.scheduler, { scoreLimit: settings.scoreLimit }),
+      workers: settings.workers.map((address) => staticApi(address, "https")),
+      heartbeatIntervalMs: settings.heartbeatInterval * 1000,
+      nodeTimeoutMs: settings.nodeTimeout * 1000,
+      restartBackoffMs: settings.restartBackoff * 1000,
+      restartWindowMs: seconds(settings.restartWindow),
+      taskRetentionMs: seconds(settings.taskRetention),
+      nodeRetentionMs: seconds(settings.nodeRetention),
+      transport: workers.transport,
+      workerCredential: (name) => authority.managerCredential(name),
+      inviteWorker: (api) => inviteWorker(api, url),
+      log: settings.quiet ? silent : undefined,
+    });
   const streams = new AbortController();
+  const common = {
+    caPem: authority.caPem,
+    caPath: secrets.caPath,
+    adminToken: secrets.adminToken,
+    adminTokenPath: secrets.adminTokenPath,
+    dir,
+    joinToken: () => authority.joinToken(),
+    createToken: async (role: Role, name: string) => (await tokens.create(role, { name })).token,
+  };
+
+  if (db instanceof EtcdDatabase) {
+    const shared = await leadOnEtcd({
+      db,
+      managerOn,
+      tokens,
+      caPem: authority.caPem,
+      url: () => url,
+      shutdown: streams.signal,
+      log: settings.quiet ? silent : undefined,
+    });
+    const server = listen(shared, {
+      hostname: settings.host,
+      port: settings.port,
+      tls: certificate,
+    });
+    url = settings.advertise?.replace(/\/$/, "") ?? server.url;
+    shared.start();
+    const close = async () => {
+      streams.abort();
+      await shared.close();
+      await server.close();
+      workers.close();
+      db.close();
+    };
+    return {
+      ...common,
+      url,
+      get manager() {
+        return shared.manager();
+      },
+      leading: () => shared.leading(),
+      close,
+      [Symbol.asyncDispose]: close,
+    };
+  }
+
+  const manager = managerOn(db);
+  await manager.start();
+  const cluster: ClusterView = {
+    get url() {
+      return url;
+    },
+    leader: () => url,
+    leading: () => true,
+    storeError: () => null,
+    managers: () => sole.managers(),
+  };
   const server = listen(
-    createManagerApp({ manager, shutdown: streams.signal, security: { tokens, authority } }),
+    createManagerApp({
+      manager,
+      shutdown: streams.signal,
+      security: { tokens, authority },
+      cluster,
+    }),
     { hostname: settings.host, port: settings.port, tls: certificate },
   );
   url = settings.advertise?.replace(/\/$/, "") ?? server.url;
+  const sole = soleManager(url);
   const close = async () => {
     streams.abort();
     await server.close();
@@ -150,18 +223,31 @@ export async function startManager(settings: ManagerSettings): Promise<StartedMa
     db.close();
   };
   return {
+    ...common,
     url,
     manager,
-    caPem: authority.caPem,
-    caPath: secrets.caPath,
-    adminToken: secrets.adminToken,
-    adminTokenPath: secrets.adminTokenPath,
-    dir,
-    joinToken: () => authority.joinToken(),
-    createToken: async (role, name) => (await tokens.create(role, { name })).token,
+    leading: () => true,
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/** Joins through the first of the managers (`https://a:5555,https://b:5555`) that answers. */
+async function joinAny(
+  managers: string,
+  options: Omit<Parameters<typeof joinCluster>[0], "manager">,
+): Promise<NodeIdentity> {
+  let failure: unknown;
+  for (const manager of managerUrls(managers)) {
+    try {
+      return await joinCluster({ ...options, manager });
+    } catch (error) {
+      // Refused is final; unreachable, or no leader there, is worth another manager.
+      if (!(error instanceof CubeError && error.status >= 500)) throw error;
+      failure = error;
+    }
+  }
+  throw failure;
 }
 
 export interface StartedWorker extends Running {
@@ -207,8 +293,7 @@ export async function startWorker(settings: WorkerSettings): Promise<StartedWork
   if (!identity && settings.manager && settings.joinToken) {
     identity = await joinWhenUp(
       log,
-      () =>
-        joinCluster({ manager: settings.manager!, joinToken: settings.joinToken!, name, names }),
+      () => joinAny(settings.manager!, { joinToken: settings.joinToken!, name, names }),
     );
     await saveIdentity(identityPath, identity);
     log(`joined ${settings.manager}; identity kept in ${identityPath}`);

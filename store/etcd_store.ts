@@ -8,10 +8,15 @@
  * retries it), so callers that compare-and-set read again on failure, as the task book
  * does. One transaction holds at most `MAX_TXN_OPS` writes (etcd's default limit).
  *
+ * A leader writes through a fenced view (`fenced`): every write is a transaction that
+ * also requires the leader's own election key, so a leader that was paused past its lease
+ * and replaced cannot write any more, whatever it still believes.
+ *
  * @module
  */
 
-import { type ComparatorBuilder, Etcd3, type IKeyValue } from "etcd3";
+import { type ComparatorBuilder, Etcd3, type IKeyValue, type Lease } from "etcd3";
+import { CubeError } from "../lib/errors.ts";
 import {
   type Check,
   type Database,
@@ -31,10 +36,61 @@ function decode<T>(kv: IKeyValue): T {
   return JSON.parse(kv.value.toString()) as T;
 }
 
+/** The leader's election key and the revision it was created at: what every fenced write requires. */
+export interface Fence {
+  key: string;
+  revision: string;
+  /** Called when a write was refused because the key is gone or was made again. */
+  onFenced(): void;
+}
+
+/** The answer to a fenced write whose leadership ended. */
+function fencedOut(fence: Fence): CubeError {
+  fence.onFenced();
+  return new CubeError(
+    503,
+    "This manager is no longer the leader: its write was refused (another manager leads now; retry)",
+  );
+}
+
+/**
+ * Runs a transaction with `fence` added to its conditions; its `else` branch reads the
+ * fence key, so a failed transaction tells apart "a check failed" (false) from "not the
+ * leader any more" (thrown).
+ */
+async function fencedTxn(
+  client: Etcd3,
+  fence: Fence | null,
+  txn: ComparatorBuilder | null,
+  ops: Parameters<ComparatorBuilder["then"]>,
+): Promise<string | null> {
+  let builder = txn;
+  if (fence) {
+    builder = builder
+      ? builder.and(fence.key, "Create", "==", fence.revision)
+      : client.if(fence.key, "Create", "==", fence.revision);
+    builder = builder.else(client.get(fence.key));
+  }
+  // Without a condition, one that always holds (a key nobody writes is absent).
+  builder ??= client.if("\u0000cube-never-written", "Create", "==", 0);
+  const response = await builder.then(...ops).commit();
+  if (response.succeeded) return response.header.revision;
+  if (fence) {
+    const kv = response.responses[0]?.response_range?.kvs?.[0];
+    if (!kv || String(kv.create_revision) !== fence.revision) throw fencedOut(fence);
+  }
+  return null;
+}
+
 class EtcdStore<T> implements Store<T> {
   readonly #base: string;
 
-  constructor(private readonly client: Etcd3, prefix: string, name: string) {
+  constructor(
+    private readonly client: Etcd3,
+    prefix: string,
+    name: string,
+    private readonly fence: Fence | null,
+  ) {
     this.#base = `${prefix}/${name}/`;
   }
 
@@ -45,17 +101,19 @@ class EtcdStore<T> implements Store<T> {
   }
 
   async put(key: string, value: T): Promise<string> {
-    const response = await this.client.put(this.#base + key).value(JSON.stringify(value)).exec();
-    return response.header.revision;
+    const put = this.client.put(this.#base + key).value(JSON.stringify(value));
+    if (!this.fence) return (await put.exec()).header.revision;
+    return (await fencedTxn(this.client, this.fence, null, [put]))!;
   }
 
-  async putIf(key: string, value: T, version: string | null): Promise<string | null> {
+  putIf(key: string, value: T, version: string | null): Promise<string | null> {
     const full = this.#base + key;
     const txn = version === null
       ? this.client.if(full, "Create", "==", 0)
       : this.client.if(full, "Mod", "==", version);
-    const response = await txn.then(this.client.put(full).value(JSON.stringify(value))).commit();
-    return response.succeeded ? response.header.revision : null;
+    return fencedTxn(this.client, this.fence, txn, [
+      this.client.put(full).value(JSON.stringify(value)),
+    ]);
   }
 
   update(key: string, fn: (current: T | null) => T | undefined): Promise<T | null> {
@@ -63,15 +121,16 @@ class EtcdStore<T> implements Store<T> {
   }
 
   async delete(key: string): Promise<void> {
-    await this.client.delete().key(this.#base + key).exec();
+    const deletion = this.client.delete().key(this.#base + key);
+    if (!this.fence) await deletion.exec();
+    else await fencedTxn(this.client, this.fence, null, [deletion]);
   }
 
   async deleteIf(key: string, version: string): Promise<boolean> {
     const full = this.#base + key;
-    const response = await this.client.if(full, "Mod", "==", version)
-      .then(this.client.delete().key(full))
-      .commit();
-    return response.succeeded;
+    const txn = this.client.if(full, "Mod", "==", version);
+    return await fencedTxn(this.client, this.fence, txn, [this.client.delete().key(full)]) !==
+      null;
   }
 
   async list(options: ListOptions = {}): Promise<Entry<T>[]> {
@@ -92,12 +151,21 @@ class EtcdStore<T> implements Store<T> {
 }
 
 export class EtcdDatabase implements Database {
-  readonly limits = { writes: MAX_TXN_OPS, checks: MAX_TXN_OPS };
+  /** The fence is one more condition of every transaction, so a fenced view checks one less. */
+  readonly limits: { writes: number; checks: number };
   readonly #client: Etcd3;
+  readonly #fence: Fence | null;
   #closed = false;
 
-  private constructor(client: Etcd3, readonly prefix: string, readonly endpoints: string[]) {
+  private constructor(
+    client: Etcd3,
+    readonly prefix: string,
+    readonly endpoints: string[],
+    fence: Fence | null = null,
+  ) {
     this.#client = client;
+    this.#fence = fence;
+    this.limits = { writes: MAX_TXN_OPS, checks: fence ? MAX_TXN_OPS - 1 : MAX_TXN_OPS };
   }
 
   /**
@@ -120,25 +188,43 @@ export class EtcdDatabase implements Database {
     return new EtcdDatabase(client, prefix, endpoints);
   }
 
+  /**
+   * The same database, with every write fenced by a leader's election key. It shares this
+   * one's connection: closing it closes nothing.
+   */
+  fenced(fence: Fence): EtcdDatabase {
+    const view = new EtcdDatabase(this.#client, this.prefix, this.endpoints, fence);
+    view.#closed = true;
+    return view;
+  }
+
+  /** A lease of `ttlSeconds`, kept alive by the client until it is revoked or lost. */
+  lease(ttlSeconds: number): Lease {
+    return this.#client.lease(ttlSeconds);
+  }
+
+  /** The underlying client, for the election (keys outside the stores' prefix layout). */
+  get client(): Etcd3 {
+    return this.#client;
+  }
+
   store<T>(name: string): Store<T> {
-    return new EtcdStore<T>(this.#client, this.prefix, name);
+    return new EtcdStore<T>(this.#client, this.prefix, name, this.#fence);
   }
 
   async commit(writes: readonly Write[], checks: readonly Check[] = []): Promise<string | null> {
-    if (writes.length > MAX_TXN_OPS || checks.length > MAX_TXN_OPS) {
+    if (writes.length > this.limits.writes || checks.length > this.limits.checks) {
       throw new Error(
-        `An etcd transaction holds at most ${MAX_TXN_OPS} writes and ${MAX_TXN_OPS} checks, not ${writes.length} and ${checks.length}`,
+        `An etcd transaction holds at most ${this.limits.writes} writes and ${this.limits.checks} checks, not ${writes.length} and ${checks.length}`,
       );
     }
     const key = (store: string, k: string) => `${this.prefix}/${store}/${k}`;
-    // etcd3 starts a transaction with its first comparison; without checks that is one
-    // that always holds (a key nobody writes is absent).
-    const conditions: Array<{ key: string; version: string | null }> = checks.length
-      ? checks.map((c) => ({ key: key(c.store, c.key), version: c.version }))
-      : [{ key: `${this.prefix}/\u0000never`, version: null }];
     let txn: ComparatorBuilder | null = null;
-    for (const { key: k, version } of conditions) {
-      const [column, value] = version === null ? ["Create", 0] as const : ["Mod", version] as const;
+    for (const check of checks) {
+      const k = key(check.store, check.key);
+      const [column, value] = check.version === null
+        ? ["Create", 0] as const
+        : ["Mod", check.version] as const;
       txn = txn ? txn.and(k, column, "==", value) : this.#client.if(k, column, "==", value);
     }
     const ops = writes.map((write) =>
@@ -146,8 +232,7 @@ export class EtcdDatabase implements Database {
         ? this.#client.delete().key(key(write.store, write.key))
         : this.#client.put(key(write.store, write.key)).value(JSON.stringify(write.value))
     );
-    const response = await txn!.then(...ops).commit();
-    return response.succeeded ? response.header.revision : null;
+    return await fencedTxn(this.#client, this.#fence, txn, ops);
   }
 
   close(): void {

@@ -62,3 +62,12 @@ export interface Node {
   /** Labels an operator set (`PATCH /nodes/{name}`, `cube node label`). */
   ManagerLabels: Record<string, string>;
 }
+
+/** A manager as `GET /managers` lists it (several managers share an etcd store). */
+export interface ManagerPresence {
+  /** The URL it is reached at. */
+  Url: string;
+  Leader: boolean;
+  /** When its current session (lease) began: a restart or a lost lease starts a new one. */
+  Since: string;
+}

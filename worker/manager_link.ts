@@ -10,6 +10,10 @@
  * is split until what is refused is one report, which is dropped with a log line: a 4xx
  * never makes the manager "unreachable".
  *
+ * Given several managers (`--manager https://a:5555,https://b:5555`, managers sharing
+ * etcd), it talks to one and moves to the next when that one does not answer or cannot
+ * serve (a 5xx): any manager takes a worker's calls, forwarding them to the leader.
+ *
  * @module
  */
 
@@ -21,6 +25,7 @@ import { MAX_REPORT_BYTES, nodeStats, type Task } from "../task/mod.ts";
 import type { NodeAgent } from "./agent.ts";
 
 export interface ManagerLinkOptions {
+  /** One manager's URL, or several separated by commas. */
   managerUrl: string;
   /** The URL the manager reaches this worker at. */
   advertiseUrl: string;
@@ -43,7 +48,8 @@ class Refused extends Error {
 }
 
 export class ManagerLink {
-  readonly #manager: string;
+  readonly #managers: string[];
+  #at = 0;
   readonly #api: string;
   readonly #worker: Pick<NodeAgent, "name" | "stats">;
   readonly #intervalMs: number;
@@ -60,7 +66,7 @@ export class ManagerLink {
   #holding = false;
 
   constructor(options: ManagerLinkOptions) {
-    this.#manager = options.managerUrl.replace(/\/$/, "");
+    this.#managers = managerUrls(options.managerUrl);
     this.#api = options.advertiseUrl.replace(/\/$/, "");
     this.#worker = options.worker;
     this.#intervalMs = options.heartbeatIntervalMs ?? 1_000;
@@ -73,6 +79,11 @@ export class ManagerLink {
 
   start(): void {
     this.#loop = this.#heartbeats();
+  }
+
+  /** The manager it talks to now. */
+  get #manager(): string {
+    return this.#managers[this.#at];
   }
 
   async close(): Promise<void> {
@@ -171,8 +182,16 @@ export class ManagerLink {
 
   #failed(error: unknown): void {
     const reason = error instanceof Refused ? `it answered ${error.message}` : fetchFailure(error);
-    if (this.#reachable) this.#log(`cannot report to the manager at ${this.#manager}: ${reason}`);
+    const others = this.#managers.length > 1;
+    if (this.#reachable) {
+      this.#log(
+        `cannot report to the manager at ${this.#manager}: ${reason}${
+          others ? "; trying the others" : ""
+        }`,
+      );
+    }
     this.#reachable = false;
+    if (others) this.#at = (this.#at + 1) % this.#managers.length;
   }
 
   async #heartbeats(): Promise<void> {
@@ -204,4 +223,11 @@ export class ManagerLink {
       await this.#clock.sleep(Math.max(0, this.#intervalMs - elapsed), signal);
     }
   }
+}
+
+/** `https://a:5555,https://b:5555` → each URL without a trailing slash. */
+export function managerUrls(list: string): string[] {
+  const urls = list.split(",").map((url) => url.trim().replace(/\/$/, "")).filter(Boolean);
+  if (urls.length === 0) throw new Error(`Invalid manager URL list "${list}"`);
+  return urls;
 }
