@@ -3,6 +3,7 @@
 #   bash scripts/etcd.sh start DIR [BASE]   members' client ports BASE..BASE+2 (default 2379),
 #                                           peer ports BASE+100..BASE+102; prints the store URL
 #   bash scripts/etcd.sh stop DIR           stops the members started in DIR
+#   bash scripts/etcd.sh restart DIR I      starts member I (0..2) again, on its data (after a kill)
 # Installs etcd from Debian's packages (etcd-server, etcd-client) when it is missing.
 # Compaction is on, so that revisions do not pile up (etcd's memory grows without it).
 set -euo pipefail
@@ -33,6 +34,13 @@ if [ "$cmd" = stop ]; then
   kill -9 "${pids[@]}" 2>/dev/null || true
   exit 0
 fi
+if [ "$cmd" = restart ]; then
+  i=${3:?usage: bash scripts/etcd.sh restart DIR I}
+  [ -e "$dir/m$i.sh" ] || { say "no member $i in $dir"; exit 1; }
+  setsid bash "$dir/m$i.sh" >>"$dir/m$i.log" 2>&1 </dev/null &
+  echo $! >"$dir/m$i.pid"
+  exit 0
+fi
 [ "$cmd" = start ] || { say "unknown command: $cmd"; exit 2; }
 
 if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; then
@@ -54,12 +62,15 @@ done
 for i in 0 1 2; do
   client=$((base + i))
   peer=$((base + 100 + i))
-  setsid etcd --name "m$i" --data-dir "$dir/m$i" \
+  # Each member's command is kept in a script, so that `restart` can start it again.
+  cat >"$dir/m$i.sh" <<EOF
+exec etcd --name "m$i" --data-dir "$dir/m$i" \\
     --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
     --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
     --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token "cube-$base" \
-    --auto-compaction-mode revision --auto-compaction-retention 1000 \
-    >"$dir/m$i.log" 2>&1 </dev/null &
+    --auto-compaction-mode revision --auto-compaction-retention 1000
+EOF
+  setsid bash "$dir/m$i.sh" >"$dir/m$i.log" 2>&1 </dev/null &
   echo $! >"$dir/m$i.pid"
 done
 for _ in $(seq 1 100); do

@@ -79,6 +79,7 @@ export async function request(
     rawBody?: string;
     token?: string | null;
     headers?: Record<string, string>;
+    signal?: AbortSignal;
   } = {},
   // deno-lint-ignore no-explicit-any
 ): Promise<{ status: number; body: any }> {
@@ -93,6 +94,7 @@ export async function request(
     },
     body: init.rawBody ?? (init.body !== undefined ? JSON.stringify(init.body) : undefined),
     client: known?.client,
+    signal: init.signal,
   });
   const text = await response.text();
   let body: unknown = text;

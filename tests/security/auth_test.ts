@@ -164,6 +164,8 @@ Deno.test("health reveals nothing sensitive and plain HTTP to the TLS port fails
   const health = await request(`${cluster.url}/health`, { token: null });
   assert.equal(health.status, 200);
   assert.deepEqual(Object.keys(health.body).sort(), [
+    "Leader",
+    "Leadership",
     "Nodes",
     "Role",
     "Scheduler",
@@ -172,6 +174,9 @@ Deno.test("health reveals nothing sensitive and plain HTTP to the TLS port fails
     "Store",
     "Tasks",
   ]);
+  // The only manager leads, at its own address (which clients and workers know anyway).
+  assert.equal(health.body.Leadership, "leader");
+  assert.equal(health.body.Leader, cluster.url);
   await assert.rejects(
     fetch(cluster.url.replace("https:", "http:") + "/health"),
     (error: Error) => /invalid HTTP version/.test(String(error.cause)),
