@@ -11,11 +11,21 @@ export interface Managers extends AsyncDisposable {
   processes: CubeProcess[];
   /** The index of the manager that leads, once one does. */
   leader(): Promise<number>;
+  /** Starts manager `i` again (after a kill), on the same port and directory. */
+  restart(i: number): Promise<void>;
   joinToken: string;
+  /** The admin token and the CA file, for the CLI. */
+  adminToken: string;
+  caPath: string;
 }
 
 /** `count` manager processes sharing `store`; the first makes the cluster's secrets. */
-export async function startManagers(store: string, dir: string, count: number): Promise<Managers> {
+export async function startManagers(
+  store: string,
+  dir: string,
+  count: number,
+  extra: string[] = [],
+): Promise<Managers> {
   const ports = Array.from({ length: count }, () => freePort());
   const urls = ports.map((port) => `https://127.0.0.1:${port}`);
   const processes: CubeProcess[] = [];
@@ -34,6 +44,7 @@ export async function startManagers(store: string, dir: string, count: number): 
     "0.2",
     "--node-timeout",
     "3",
+    ...extra,
   ];
   processes.push(spawnCube(args(0)));
   const first = await trustManagerDir(urls[0], `${dir}/m0`, processes[0]);
@@ -59,6 +70,13 @@ export async function startManagers(store: string, dir: string, count: number): 
     processes,
     leader,
     joinToken,
+    adminToken: first.adminToken,
+    caPath: `${dir}/m0/ca.pem`,
+    async restart(i) {
+      await processes[i].kill();
+      processes[i] = spawnCube(args(i));
+      await waitForHealth(urls[i], processes[i]);
+    },
     async [Symbol.asyncDispose]() {
       for (const p of processes) await p[Symbol.asyncDispose]();
       for (const t of trusted) t[Symbol.dispose]();
