@@ -20,6 +20,7 @@ import { scale } from "./scenarios/scale.ts";
 import { schedulerThroughput } from "./scenarios/scheduler.ts";
 import { securityCost } from "./scenarios/security.ts";
 import { services } from "./scenarios/services.ts";
+import { managers } from "./scenarios/managers.ts";
 import { submitToRunning } from "./scenarios/submit.ts";
 
 const SCENARIOS = [
@@ -30,6 +31,7 @@ const SCENARIOS = [
   "api",
   "security",
   "services",
+  "managers",
 ] as const;
 type Scenario = typeof SCENARIOS[number];
 
@@ -97,6 +99,7 @@ const runs: Record<Scenario, () => Promise<Section[]>> = {
   api: async () => [await apiThroughput({ quick })],
   security: async () => [await securityCost({ quick })],
   services: async () => [await services({ quick, nodes, replicas: tasks })],
+  managers: async () => [await managers({ quick, nodes, replicas: tasks })],
 };
 
 const cpu = (await Deno.readTextFile("/proc/cpuinfo").catch(() => ""))

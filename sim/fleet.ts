@@ -16,11 +16,12 @@ import { listen } from "../http/serve.ts";
 import { clientTransport } from "../lib/transport.ts";
 import { joinCluster, type NodeIdentity, verifiedCa } from "../security/mod.ts";
 import { createWorkerApp } from "../worker/app.ts";
-import { ManagerLink } from "../worker/manager_link.ts";
+import { ManagerLink, managerUrls } from "../worker/manager_link.ts";
 import { SimNode, type SimNodeOptions } from "./sim_node.ts";
 
 export interface FleetOptions extends Omit<SimNodeOptions, "name" | "onChange"> {
   count: number;
+  /** The manager's URL, or several managers' separated by commas (they join through the first). */
   managerUrl: string;
   /** The cluster's worker join token; without it the nodes serve the book's open API. */
   joinToken?: string;
@@ -55,10 +56,11 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const identities = new Map<string, NodeIdentity>();
   let client: Deno.HttpClient | null = null;
   if (options.joinToken) {
-    const caPem = await verifiedCa(options.managerUrl, options.joinToken);
+    const first = managerUrls(options.managerUrl)[0];
+    const caPem = await verifiedCa(first, options.joinToken);
     const join = (name: string, certificate: boolean) =>
       joinCluster({
-        manager: options.managerUrl,
+        manager: first,
         joinToken: options.joinToken!,
         name,
         names: certificate ? [hostname, "127.0.0.1", "localhost"] : null,

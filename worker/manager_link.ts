@@ -40,6 +40,9 @@ export interface ManagerLinkOptions {
   log?: (message: string) => void;
 }
 
+/** The pause before trying the next manager after one failed, in ms. */
+const RETRY_OTHER_MS = 50;
+
 /** The manager answered, but not with success. */
 class Refused extends Error {
   constructor(readonly status: number, message: string) {
@@ -64,6 +67,8 @@ export class ManagerLink {
   #loop: Promise<void> | null = null;
   #reachable = true;
   #holding = false;
+  /** Managers tried in a row without an answer: the others are tried at once, not a beat later. */
+  #misses = 0;
 
   constructor(options: ManagerLinkOptions) {
     this.#managers = managerUrls(options.managerUrl);
@@ -215,12 +220,19 @@ export class ManagerLink {
         if (!this.#reachable) this.#log(`the manager at ${this.#manager} answers again`);
         this.#reachable = true;
         this.#holding = false;
+        this.#misses = 0;
         this.#flush();
       } catch (error) {
         this.#failed(error);
+        this.#misses++;
       }
       const elapsed = this.#clock.now() - started;
-      await this.#clock.sleep(Math.max(0, this.#intervalMs - elapsed), signal);
+      // After a manager that failed, the next one is tried at once (a failover should not
+      // cost a heartbeat interval); once all of them failed, the usual beat again.
+      const next = this.#misses > 0 && this.#misses % this.#managers.length !== 0
+        ? RETRY_OTHER_MS
+        : this.#intervalMs - elapsed;
+      await this.#clock.sleep(Math.max(0, next), signal);
     }
   }
 }

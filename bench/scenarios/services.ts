@@ -13,7 +13,7 @@ import { startCluster } from "../../testing/cluster.ts";
 import { HTTP_IMAGE } from "../../testing/docker.ts";
 import { request, tempDir, trustedFetch, waitFor } from "../../testing/wait.ts";
 import { memoryOf, mib, ms, type Section, verdict } from "../report.ts";
-import { startManagerProcess } from "./common.ts";
+import { type ManagerProcess, startManagerProcess } from "./common.ts";
 
 async function rollingUpdate(replicas: number) {
   await using cluster = await startCluster({ workers: 3 });
@@ -47,9 +47,17 @@ async function rollingUpdate(replicas: number) {
   return { ms: performance.now() - start, fewest, parallelism: 2 };
 }
 
-async function manyReplicas(nodes: number, replicas: number) {
+/**
+ * One service of `replicas` on `nodes` simulated nodes, from one request; `startManager` gives
+ * the manager process (default: one on Deno KV).
+ */
+export async function manyReplicas(
+  nodes: number,
+  replicas: number,
+  startManager: (dir: string) => Promise<ManagerProcess> = startManagerProcess,
+) {
   await using dir = await tempDir();
-  await using manager = await startManagerProcess(dir.path);
+  await using manager = await startManager(dir.path);
   await using _fleet = await startFleet({
     count: nodes,
     managerUrl: manager.url,

@@ -39,6 +39,9 @@ Deno.test("every benchmark scenario runs in quick mode and prints its table", as
       /fewest replicas Running during it\s+\d of 4\s+≥ 2: met/,
       /GET \/tasks\/\{id\} requests\/s\s+\d+\s+\d+\s+[\d.]+x/,
       /GET \/tasks\/\{id\} +\d+ /,
+      /== Several managers on etcd: failover over 2 kills/,
+      /kill -9 of the leader → another accepts a task: median \/ max\s+\d+ ms \/ \d+ ms/,
+      /POST \/tasks per second .* KV \/ etcd\s+\d+ \/ \d+\s+etcd\/KV [\d.]+x/,
     ]
   ) assert.match(stdout, title);
   assert.doesNotMatch(stdout, /FAILED/);
@@ -55,7 +58,7 @@ Deno.test("the bench refuses an unknown scenario or a bad size with one line", a
   assert.equal(unknown.code, 2);
   assert.equal(
     unknown.stderr.trim(),
-    'bench: unknown scenario "speed" (expected: submit, healing, scheduler, scale, api, security, services)',
+    'bench: unknown scenario "speed" (expected: submit, healing, scheduler, scale, api, security, services, managers)',
   );
   const bad = await bench(["--n", "ten"]);
   assert.equal(bad.code, 2);
