@@ -75,6 +75,9 @@ export class ManagerClient implements Disposable {
     if (this.#token) headers.set("authorization", `Bearer ${this.#token}`);
     const reads = (init.method ?? "GET") === "GET";
     const until = Date.now() + (this.#urls.length > 1 ? FAILOVER_MS : 0);
+    // What a manager that answered said last: worth more than "connection refused" from
+    // a dead one, when all of them have been tried.
+    let answered: { url: string; message: string } | null = null;
     for (let attempt = 0;; attempt++) {
       const last = attempt >= this.#urls.length - 1 && Date.now() >= until;
       let response: Response;
@@ -92,13 +95,18 @@ export class ManagerClient implements Disposable {
           await this.#next(attempt);
           continue;
         }
+        if (answered) {
+          throw new CliError(
+            `no manager could take the call; ${answered.url} said: ${answered.message}`,
+          );
+        }
         const hint = /refused|not found|no answer/.test(reason)
           ? " — is 'cube manager' running?"
           : "";
         throw new CliError(`cannot reach the manager at ${this.url}: ${reason}${hint}`);
       }
       if (response.status === 503 && !last) {
-        await response.body?.cancel();
+        answered = { url: this.url, message: messageOf(await response.text(), 503) };
         await this.#next(attempt);
         continue;
       }
@@ -226,6 +234,21 @@ export class ManagerClient implements Disposable {
 
   managers(): Promise<ManagerPresence[]> {
     return this.#json<ManagerPresence[]>("/managers");
+  }
+
+  /** What the manager at `url` (any of the cluster's) says of itself: "ok", or why not. */
+  async healthAt(url: string): Promise<string> {
+    try {
+      const response = await fetch(`${url}/health`, {
+        client: this.#client,
+        signal: AbortSignal.timeout(2_000),
+      });
+      const body = await response.json();
+      if (!response.ok) return `answers ${response.status}`;
+      return body.Status === "ok" ? "ok" : `${body.Status}: ${body.Store}`;
+    } catch (error) {
+      return `unreachable (${fetchFailure(error, 2_000)})`;
+    }
   }
 
   submit(body: unknown): Promise<Task> {

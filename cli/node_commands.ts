@@ -39,10 +39,13 @@ async function list(flags: ConnectionFlags & { json?: boolean }): Promise<void> 
 async function listManagers(flags: ConnectionFlags & { json?: boolean }): Promise<void> {
   using client = await connect(flags);
   const managers = await client.managers();
-  if (flags.json) return console.log(JSON.stringify(managers, null, 2));
+  // A manager killed a moment ago is listed until its lease expires: each says how it is.
+  const health = await Promise.all(managers.map((m) => client.healthAt(m.Url)));
+  const listed = managers.map((m, i) => ({ ...m, Health: health[i] }));
+  if (flags.json) return console.log(JSON.stringify(listed, null, 2));
   console.log(table(
-    ["URL", "ROLE", "SINCE"],
-    managers.map((m) => [m.Url, m.Leader ? "leader" : "follower", m.Since]),
+    ["URL", "ROLE", "HEALTH", "SINCE"],
+    listed.map((m) => [m.Url, m.Leader ? "leader" : "follower", m.Health, m.Since]),
   ));
 }
 

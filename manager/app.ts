@@ -31,7 +31,7 @@ import type { Manager } from "./manager.ts";
 import { createEventRoutes } from "./event_routes.ts";
 import { createUi } from "../ui/app.tsx";
 import { createServiceRoutes } from "./service_routes.ts";
-import { clusterHealth, type ClusterView } from "./follower_app.ts";
+import { clusterHealth, type ClusterView, listManagers } from "./follower_app.ts";
 
 /** Concurrent log streams one token may hold open. */
 export const MAX_LOG_STREAMS_PER_TOKEN = 8;
@@ -238,7 +238,7 @@ export function createManagerApp(
     });
   });
 
-  routes.get("/managers", async (c) => c.json(cluster ? await cluster.managers() : []));
+  routes.get("/managers", async (c) => c.json(cluster ? await listManagers(cluster) : []));
 
   routes.route("/", createServiceRoutes(manager.services, reader));
   routes.route("/", createEventRoutes(manager.events, shutdown));

@@ -10,7 +10,7 @@
 
 import { Hono } from "hono";
 import { createApi } from "../http/app.ts";
-import { CubeError, fetchFailure } from "../lib/errors.ts";
+import { CubeError, errorMessage, fetchFailure } from "../lib/errors.ts";
 import { requireToken, type Tokens } from "../security/mod.ts";
 import type { ManagerPresence } from "../task/mod.ts";
 
@@ -24,6 +24,17 @@ export interface ClusterView {
   /** Why the shared store does not answer, or null. */
   storeError(): string | null;
   managers(): Promise<ManagerPresence[]>;
+}
+
+/** The managers, or a 503 that says the store did not answer. */
+export async function listManagers(cluster: ClusterView): Promise<ManagerPresence[]> {
+  try {
+    return await cluster.managers();
+  } catch (error) {
+    throw new CubeError(503, `Cannot list the managers: the store failed: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  }
 }
 
 /** Set on a forwarded request: a manager never forwards one twice (leaders change). */
@@ -121,7 +132,7 @@ export function createFollowerApp(
     "/health",
     (c) => c.json({ Status: "ok", Role: "manager", ...clusterHealth(cluster) }),
   );
-  routes.get("/managers", async (c) => c.json(await cluster.managers()));
+  routes.get("/managers", async (c) => c.json(await listManagers(cluster)));
   routes.all("*", (c) => {
     const leader = cluster.leader();
     if (c.req.header(FORWARDED_HEADER)) {

@@ -236,11 +236,11 @@ export async function startManager(settings: ManagerSettings): Promise<StartedMa
 async function joinAny(
   managers: string,
   options: Omit<Parameters<typeof joinCluster>[0], "manager">,
-): Promise<NodeIdentity> {
+): Promise<{ identity: NodeIdentity; manager: string }> {
   let failure: unknown;
   for (const manager of managerUrls(managers)) {
     try {
-      return await joinCluster({ ...options, manager });
+      return { identity: await joinCluster({ ...options, manager }), manager };
     } catch (error) {
       // Refused is final; unreachable, or no leader there, is worth another manager.
       if (!(error instanceof CubeError && error.status >= 500)) throw error;
@@ -266,6 +266,14 @@ const BOOK_MODE_WARNING =
  * token), or the book's open API (loopback only, unless `insecure`).
  */
 export async function startWorker(settings: WorkerSettings): Promise<StartedWorker> {
+  if (settings.store?.startsWith("etcd://")) {
+    // Its records are its own node's: sharing them would mix every worker's tasks (and a
+    // manager's) under one prefix. CUBE_STORE set for managers reaches workers too.
+    throw new CubeError(
+      400,
+      `Invalid worker store "${settings.store}": etcd is for managers; a worker keeps its state in a Deno KV file (unset CUBE_STORE, or pass --store PATH)`,
+    );
+  }
   const name = settings.name ?? `${Deno.hostname()}-${settings.port}`;
   const dir = settings.dir ?? ".cube";
   const log = settings.quiet ? silent : (m: string) => console.log(`[worker ${name}] ${m}`);
@@ -291,12 +299,13 @@ export async function startWorker(settings: WorkerSettings): Promise<StartedWork
     identity = null;
   }
   if (!identity && settings.manager && settings.joinToken) {
-    identity = await joinWhenUp(
+    const joined = await joinWhenUp(
       log,
       () => joinAny(settings.manager!, { joinToken: settings.joinToken!, name, names }),
     );
-    await saveIdentity(identityPath, identity);
-    log(`joined ${settings.manager}; identity kept in ${identityPath}`);
+    identity = joined.identity;
+    await saveIdentity(identityPath, joined.identity);
+    log(`joined ${joined.manager}; identity kept in ${identityPath}`);
   }
   if (!identity && settings.manager) {
     throw new CubeError(
@@ -420,10 +429,10 @@ export async function startWorker(settings: WorkerSettings): Promise<StartedWork
  * Joins, waiting for a manager that is not up yet (workers and managers start in any
  * order); a refusal (wrong token or cluster, name taken) fails at once.
  */
-async function joinWhenUp(
+async function joinWhenUp<T>(
   log: (message: string) => void,
-  join: () => Promise<NodeIdentity>,
-): Promise<NodeIdentity> {
+  join: () => Promise<T>,
+): Promise<T> {
   for (let delay = 500;; delay = Math.min(delay * 2, 10_000)) {
     try {
       return await join();

@@ -9,7 +9,7 @@
 
 import { createHash } from "node:crypto";
 import type { Clock } from "../lib/clock.ts";
-import { CubeError } from "../lib/errors.ts";
+import { CubeError, errorMessage } from "../lib/errors.ts";
 import type { Store } from "../store/mod.ts";
 
 /** A user's role; `node` is a joined worker's credential, never given to a user. */
@@ -195,7 +195,15 @@ export class Tokens {
     const now = Date.now();
     const recent = this.#recent.get(id);
     if (recent && now - recent.at < FRESH_MS) return recent.record;
-    const record = (await this.store.get(id))?.value;
+    let record: TokenRecord | undefined;
+    try {
+      record = (await this.store.get(id))?.value;
+    } catch (error) {
+      // Not the caller's fault, and not a crash: the book's 503, as for any store failure.
+      throw new CubeError(503, `Cannot check the token: the store failed: ${errorMessage(error)}`, {
+        cause: error,
+      });
+    }
     if (this.#recent.size >= 10_000) this.#recent.clear();
     if (record) this.#recent.set(id, { record, at: now });
     else this.#recent.delete(id);

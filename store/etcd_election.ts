@@ -137,7 +137,11 @@ export class EtcdElection {
         if (this.#storeError !== null) this.#log("etcd answers again");
         this.#storeError = null;
         const first = head.kvs[0];
-        this.#leader = first ? first.value.toString() : null;
+        const leader = first ? first.value.toString() : null;
+        if (leader !== this.#leader && leader !== null && leader !== this.#url) {
+          this.#log(`following the leader at ${leader}`);
+        }
+        this.#leader = leader;
         const mine = first?.key.toString() === session.key;
         const late = Date.now() - session.renewed > this.#ttl * 1000 - RENEW_MARGIN_MS;
         if (session.lost || (this.#term && (!mine || late))) {
@@ -210,7 +214,7 @@ export class EtcdElection {
         }
       },
     });
-    this.#log(`leading (${this.#url})`);
+    this.#log(`leading the cluster (${this.#url})`);
     const done = this.#lead({ db, signal: control.signal }).catch((error) => {
       this.#log(`could not lead: ${errorMessage(error)}`);
       session.lost ??= `leading failed: ${errorMessage(error)}`;

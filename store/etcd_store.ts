@@ -15,7 +15,14 @@
  * @module
  */
 
-import { type ComparatorBuilder, Etcd3, type IKeyValue, type Lease } from "etcd3";
+import { circuitBreaker, ConsecutiveBreaker, handleWhen } from "cockatiel";
+import {
+  type ComparatorBuilder,
+  Etcd3,
+  type IKeyValue,
+  isRecoverableError,
+  type Lease,
+} from "etcd3";
 import { CubeError } from "../lib/errors.ts";
 import {
   type Check,
@@ -183,7 +190,18 @@ export class EtcdDatabase implements Database {
     const prefix = (match[2] ?? "/cube").replace(/\/+$/, "") || "/cube";
     const client = new Etcd3({
       hosts: endpoints,
-      defaultCallOptions: () => ({ deadline: Date.now() + CALL_DEADLINE_MS }),
+      // Streams (lease keep-alives, watches) live on: a deadline would cut them every 1.5 s.
+      defaultCallOptions: (context) =>
+        context.isStream ? {} : { deadline: Date.now() + CALL_DEADLINE_MS },
+      faultHandling: {
+        // A member that failed 3 calls in a row is passed over for 1 s (etcd3's default, 5 s,
+        // kept a cluster that had lost and regained quorum refusing calls for 5 s more).
+        host: () =>
+          circuitBreaker(handleWhen(isRecoverableError), {
+            halfOpenAfter: 1_000,
+            breaker: new ConsecutiveBreaker(3),
+          }),
+      },
     });
     return new EtcdDatabase(client, prefix, endpoints);
   }

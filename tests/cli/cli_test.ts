@@ -423,6 +423,11 @@ Deno.test("every mistake gets a clear message and a non-zero exit", async () => 
     [["worker", "-H", "0.0.0.0", "-p", "0"], /Refusing to serve the open API on 0\.0\.0\.0/],
     [["worker", "--manager", cluster.url], /without a join token: pass --join-token/],
     [
+      ["worker", "-p", "0"],
+      /Invalid worker store "etcd:\/\/127\.0\.0\.1:1\/x": etcd is for managers; .*unset CUBE_STORE/,
+      { CUBE_STORE: "etcd://127.0.0.1:1/x" },
+    ],
+    [
       [
         "worker",
         "--manager",

@@ -116,8 +116,8 @@ Deno.test("a leader killed with -9 is replaced within seconds, with nothing lost
     assert.equal((await cli.child.status).code, 0, cli.output());
     await cli.stop();
     const lines = cli.output().trim().split("\n");
-    assert.match(lines[0], /URL\s+ROLE\s+SINCE/);
-    assert.match(lines[1], new RegExp(`^${survivor}\\s+leader\\s`));
+    assert.match(lines[0], /URL\s+ROLE\s+HEALTH\s+SINCE/);
+    assert.match(lines[1], new RegExp(`^${survivor}\\s+leader\\s+ok\\s`));
     assert.equal(lines.length, 3, cli.output());
   } finally {
     for (const w of workers) await w.close();
