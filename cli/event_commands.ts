@@ -1,17 +1,23 @@
 /**
  * `cube events`: the cluster's event stream. Without `-f`, what is stored (the newest 20,
  * or everything after `--since`); with `-f`, that and then every event as it happens,
- * until interrupted.
+ * until interrupted, following again after the last event shown when a stream ends (a
+ * manager stopped, or another one leads now).
  *
  * @module
  */
 
 import { Command, Option } from "commander";
+import { sleep } from "../lib/async.ts";
+import { errorMessage } from "../lib/errors.ts";
 import { type ClusterEvent, EVENT_TYPES } from "../task/mod.ts";
-import type { StreamNotice } from "./client.ts";
+import { CliError, type StreamNotice } from "./client.ts";
 import type { ConnectionFlags } from "./config.ts";
 import { intOption } from "./options.ts";
 import { connect, managerOption } from "./task_commands.ts";
+
+/** The pause before `-f` follows again after its stream ended, in ms. */
+const RESUME_PAUSE_MS = 250;
 
 interface EventFlags extends ConnectionFlags {
   follow?: boolean;
@@ -65,13 +71,35 @@ export function eventsCommand(): Command {
     const controller = new AbortController();
     const stop = () => controller.abort();
     Deno.addSignalListener("SIGINT", stop);
+    let last: number | null = null;
     try {
-      for await (const item of client.eventStream(query, controller.signal)) {
-        if (item.Type === "gone" || item.Type === "end") {
-          console.error(`cube: ${(item as StreamNotice).Message}`);
-          continue;
+      for (;;) {
+        let ended: string | null = null;
+        try {
+          for await (const item of client.eventStream(query, controller.signal)) {
+            if (item.Type === "gone" || item.Type === "end") {
+              if (item.Type === "end" && flags.follow) ended = (item as StreamNotice).Message;
+              else console.error(`cube: ${(item as StreamNotice).Message}`);
+              continue;
+            }
+            last = (item as ClusterEvent).Index;
+            console.log(flags.json ? JSON.stringify(item) : eventLine(item as ClusterEvent));
+          }
+        } catch (error) {
+          // No manager would open a stream: said and done. A stream cut (its manager died)
+          // is followed again below.
+          if (error instanceof CliError || !flags.follow) throw error;
+          ended = `the stream was cut (${errorMessage(error)})`;
         }
-        console.log(flags.json ? JSON.stringify(item) : eventLine(item as ClusterEvent));
+        if (!flags.follow || controller.signal.aborted) break;
+        // The stream ended under a follower (the manager stopped, or another leads now):
+        // go on after the last event shown, through whichever manager answers.
+        console.error(`cube: ${ended ?? "the stream ended"}; following again`);
+        if (last !== null) {
+          delete query.last;
+          query.since = String(last);
+        }
+        await sleep(RESUME_PAUSE_MS, controller.signal);
       }
     } catch (error) {
       if (!controller.signal.aborted) throw error;

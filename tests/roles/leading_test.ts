@@ -56,8 +56,21 @@ Deno.test("a leader killed with -9 is replaced within seconds, with nothing lost
     const before = new Map<string, Task>();
     for (const id of ids) before.set(id, await running(follower, id));
 
-    // Acknowledged by the leader just before it dies: it must not be lost.
+    // `cube events -f` through every manager, the leader first: it follows on after the kill.
     const leaderUrl = managers.urls[first];
+    const cliAuth = ["--token", managers.adminToken, "--ca", managers.caPath];
+    await using watcher = spawnCube([
+      "events",
+      "-f",
+      "--type",
+      "task",
+      "--manager",
+      [leaderUrl, ...managers.urls.filter((u) => u !== leaderUrl)].join(","),
+      ...cliAuth,
+    ]);
+    await waitFor("the event stream to start", () => /Running\s+keep-\d/.test(watcher.output()));
+
+    // Acknowledged by the leader just before it dies: it must not be lost.
     const late = await request(`${leaderUrl}/tasks`, {
       body: { Name: "late", Image: SLEEP_IMAGE },
     });
@@ -84,6 +97,12 @@ Deno.test("a leader killed with -9 is replaced within seconds, with nothing lost
       } ms`,
     );
     await running(survivor, late.body.ID);
+    await waitFor(
+      "the new leader's events in the stream that began on the old one",
+      () => /task\s+Running\s+fresh/.test(watcher.output()),
+      { timeoutMs: 10_000 },
+    );
+    assert.match(watcher.output(), /following again/);
 
     const tasks: Task[] = (await request(`${survivor}/tasks`)).body;
     assert.equal(tasks.length, 6);
@@ -108,10 +127,7 @@ Deno.test("a leader killed with -9 is replaced within seconds, with nothing lost
       "managers",
       "--manager",
       [leaderUrl, ...managers.urls.filter((u) => u !== leaderUrl)].join(","),
-      "--token",
-      (await Deno.readTextFile(`${dir.path}/m0/admin.token`)).trim(),
-      "--ca",
-      `${dir.path}/m0/ca.pem`,
+      ...cliAuth,
     ]);
     assert.equal((await cli.child.status).code, 0, cli.output());
     await cli.stop();
