@@ -116,6 +116,20 @@ export class SimCluster {
     this.#closing.push(manager.close());
   }
 
+  /**
+   * Another manager takes over (several managers on etcd) while this one runs on, unaware,
+   * for `deposedMs`, as a leader paused past its lease does when it resumes: its writes
+   * are refused (the fence), its calls to workers still go out; then it steps down.
+   */
+  async failOver(deposedMs: number): Promise<void> {
+    const deposed = this.manager;
+    if (!deposed) return await this.startManager();
+    this.#store!.failing = "fenced: another manager leads now";
+    this.manager = null;
+    await this.startManager();
+    this.#closing.push(this.clock.sleep(deposedMs).then(() => deposed.close()));
+  }
+
   /** The store fails every write for `ms`. */
   failStore(ms: number): void {
     this.#storeFailsUntil = Math.max(this.#storeFailsUntil, this.clock.now() + ms);

@@ -140,7 +140,11 @@ export async function runSeed(options: RunOptions): Promise<RunResult> {
           await cluster.startWorker(name);
         }
       } else if (roll < 0.65) {
-        if (cluster.manager) {
+        if (cluster.manager && random.chance(0.5)) {
+          const ms = random.int(0, 3_000);
+          log(`${clock.now() - start} another manager leads; the old one runs on for ${ms} ms`);
+          await cluster.failOver(ms);
+        } else if (cluster.manager) {
           log(`${clock.now() - start} crash the manager`);
           cluster.crashManager();
         } else {
