@@ -25,7 +25,8 @@ import { type Database, EtcdDatabase, openDatabase } from "../store/mod.ts";
 import { type ClusterView, soleManager } from "../manager/follower_app.ts";
 import { leadOnEtcd } from "./leading.ts";
 import { createWorkerApp, DockerRuntime, type PullPolicy, Worker } from "../worker/mod.ts";
-import { ManagerLink, managerUrls } from "../worker/manager_link.ts";
+import { ManagerLink } from "../worker/manager_link.ts";
+import { joinAny, joinWhenUp } from "./joining.ts";
 import { certificateNames, isLoopback, openManagerSecrets, verifiedTransport } from "./secure.ts";
 import { waitingToJoin } from "./waiting.ts";
 
@@ -232,24 +233,6 @@ export async function startManager(settings: ManagerSettings): Promise<StartedMa
   };
 }
 
-/** Joins through the first of the managers (`https://a:5555,https://b:5555`) that answers. */
-async function joinAny(
-  managers: string,
-  options: Omit<Parameters<typeof joinCluster>[0], "manager">,
-): Promise<{ identity: NodeIdentity; manager: string }> {
-  let failure: unknown;
-  for (const manager of managerUrls(managers)) {
-    try {
-      return { identity: await joinCluster({ ...options, manager }), manager };
-    } catch (error) {
-      // Refused is final; unreachable, or no leader there, is worth another manager.
-      if (!(error instanceof CubeError && error.status >= 500)) throw error;
-      failure = error;
-    }
-  }
-  throw failure;
-}
-
 export interface StartedWorker extends Running {
   worker: Worker;
   name: string;
@@ -423,25 +406,6 @@ export async function startWorker(settings: WorkerSettings): Promise<StartedWork
     close,
     [Symbol.asyncDispose]: close,
   };
-}
-
-/**
- * Joins, waiting for a manager that is not up yet (workers and managers start in any
- * order); a refusal (wrong token or cluster, name taken) fails at once.
- */
-async function joinWhenUp<T>(
-  log: (message: string) => void,
-  join: () => Promise<T>,
-): Promise<T> {
-  for (let delay = 500;; delay = Math.min(delay * 2, 10_000)) {
-    try {
-      return await join();
-    } catch (error) {
-      if (!(error instanceof CubeError) || error.status !== 502) throw error;
-      log(`${error.message}; trying again in ${delay / 1000} s`);
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
-  }
 }
 
 function isAny(host: string): boolean {
