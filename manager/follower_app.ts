@@ -54,14 +54,16 @@ const HOP_BY_HOP = [
 ];
 
 /** The view of a manager that is the only one (its store is Deno KV or memory). */
-export function soleManager(url: string): ClusterView {
+export function soleManager(url: () => string): ClusterView {
   const since = new Date().toISOString();
   return {
-    url,
-    leader: () => url,
+    get url() {
+      return url();
+    },
+    leader: () => url(),
     leading: () => true,
     storeError: () => null,
-    managers: () => Promise.resolve([{ Url: url, Leader: true, Since: since }]),
+    managers: () => Promise.resolve([{ Url: url(), Leader: true, Since: since }]),
   };
 }
 

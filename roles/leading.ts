@@ -1,6 +1,7 @@
 /**
- * A manager among several on one etcd cluster: it campaigns (store/etcd_election.ts);
- * while it leads, a `Manager` runs on the term's fenced store and serves the whole API;
+ * A manager's role: alone on its store (`leadAlone`, Deno KV), it leads from the start;
+ * among several on one etcd cluster (`leadOnEtcd`), it campaigns (store/etcd_election.ts).
+ * While it leads, a `Manager` runs on the term's fenced store and serves the whole API;
  * while it follows, it answers `/health` and `/managers` and forwards the rest to the
  * leader (manager/follower_app.ts). A new term starts a fresh `Manager`, which loads
  * everything from the store as after a restart: nothing is carried over in memory from
@@ -14,18 +15,42 @@ import type { Handler } from "../http/serve.ts";
 import { systemClock } from "../lib/clock.ts";
 import { CubeError } from "../lib/errors.ts";
 import { createManagerApp, type Manager } from "../manager/mod.ts";
-import { type ClusterView, createFollowerApp } from "../manager/follower_app.ts";
+import { type ClusterView, createFollowerApp, soleManager } from "../manager/follower_app.ts";
 import { Authority, type AuthorityRecord, type TokenRecord, Tokens } from "../security/mod.ts";
 import { type Database, type EtcdDatabase, EtcdElection, type Term } from "../store/mod.ts";
 
-export interface SharedManager extends Handler {
-  /** Campaigns; call once the URL this manager is reached at is known. */
+export interface ManagerRole extends Handler {
+  /** Campaigns (with several managers); call once this manager's URL is known. */
   start(): void;
-  /** Steps down (another manager takes over at once) and stops campaigning. */
+  /** Stops the control loops; with several managers, resigns first (another leads at once). */
   close(): Promise<void>;
   /** The manager running the control loops; a 503 while this one does not lead. */
   manager(): Manager;
   leading(): boolean;
+}
+
+/** The only manager (its store is Deno KV or memory): it leads from the start, for good. */
+export async function leadAlone(options: {
+  manager: Manager;
+  security: { tokens: Tokens; authority: Authority };
+  url: () => string;
+  shutdown: AbortSignal;
+}): Promise<ManagerRole> {
+  const { manager } = options;
+  await manager.start();
+  const app = createManagerApp({
+    manager,
+    shutdown: options.shutdown,
+    security: options.security,
+    cluster: soleManager(options.url),
+  });
+  return {
+    fetch: (request) => app.fetch(request),
+    start() {},
+    close: () => manager.close(),
+    manager: () => manager,
+    leading: () => true,
+  };
 }
 
 export function leadOnEtcd(options: {
@@ -41,7 +66,7 @@ export function leadOnEtcd(options: {
   /** Lease TTL in seconds. */
   ttlSeconds?: number;
   log?: (message: string) => void;
-}): SharedManager {
+}): ManagerRole {
   const client = Deno.createHttpClient({ caCerts: [options.caPem] });
   let election: EtcdElection | null = null;
   let current: { manager: Manager; app: Hono } | null = null;

@@ -8,7 +8,7 @@
 
 import { listen, type Listening } from "../http/serve.ts";
 import { CubeError } from "../lib/errors.ts";
-import { createManagerApp, Manager } from "../manager/mod.ts";
+import { Manager } from "../manager/mod.ts";
 import { staticApi } from "../manager/nodes.ts";
 import { createScheduler } from "../scheduler/mod.ts";
 import {
@@ -22,8 +22,7 @@ import {
   saveIdentity,
 } from "../security/mod.ts";
 import { type Database, EtcdDatabase, openDatabase } from "../store/mod.ts";
-import { type ClusterView, soleManager } from "../manager/follower_app.ts";
-import { leadOnEtcd } from "./leading.ts";
+import { leadAlone, leadOnEtcd, type ManagerRole } from "./leading.ts";
 import { createWorkerApp, DockerRuntime, type PullPolicy, Worker } from "../worker/mod.ts";
 import { ManagerLink } from "../worker/manager_link.ts";
 import { joinAny, joinWhenUp } from "./joining.ts";
@@ -112,7 +111,7 @@ export interface StartedManager extends Running {
 }
 
 /**
- * A manager on its store. On Deno KV (or memory) it is the only one and runs at once; on
+ * A manager on its store. On Deno KV (or memory) it is the only one and leads at once; on
  * etcd it campaigns, runs the control loops only while it leads, and forwards what it
  * does not serve itself to the leader (roles/leading.ts).
  */
@@ -158,8 +157,8 @@ export async function startManager(settings: ManagerSettings): Promise<StartedMa
     createToken: async (role: Role, name: string) => (await tokens.create(role, { name })).token,
   };
 
-  if (db instanceof EtcdDatabase) {
-    const shared = await leadOnEtcd({
+  const role: ManagerRole = db instanceof EtcdDatabase
+    ? leadOnEtcd({
       db,
       managerOn,
       tokens,
@@ -167,67 +166,31 @@ export async function startManager(settings: ManagerSettings): Promise<StartedMa
       url: () => url,
       shutdown: streams.signal,
       log: settings.quiet ? silent : undefined,
-    });
-    const server = listen(shared, {
-      hostname: settings.host,
-      port: settings.port,
-      tls: certificate,
-    });
-    url = settings.advertise?.replace(/\/$/, "") ?? server.url;
-    shared.start();
-    const close = async () => {
-      streams.abort();
-      await shared.close();
-      await server.close();
-      workers.close();
-      db.close();
-    };
-    return {
-      ...common,
-      url,
-      get manager() {
-        return shared.manager();
-      },
-      leading: () => shared.leading(),
-      close,
-      [Symbol.asyncDispose]: close,
-    };
-  }
-
-  const manager = managerOn(db);
-  await manager.start();
-  const cluster: ClusterView = {
-    get url() {
-      return url;
-    },
-    leader: () => url,
-    leading: () => true,
-    storeError: () => null,
-    managers: () => sole.managers(),
-  };
-  const server = listen(
-    createManagerApp({
-      manager,
-      shutdown: streams.signal,
+    })
+    : await leadAlone({
+      manager: managerOn(db),
       security: { tokens, authority },
-      cluster,
-    }),
-    { hostname: settings.host, port: settings.port, tls: certificate },
-  );
+      url: () => url,
+      shutdown: streams.signal,
+    });
+  const server = listen(role, { hostname: settings.host, port: settings.port, tls: certificate });
   url = settings.advertise?.replace(/\/$/, "") ?? server.url;
-  const sole = soleManager(url);
+  role.start();
   const close = async () => {
     streams.abort();
     await server.close();
-    await manager.close();
+    // Then the control loops stop; with several managers, this one resigns first.
+    await role.close();
     workers.close();
     db.close();
   };
   return {
     ...common,
     url,
-    manager,
-    leading: () => true,
+    get manager() {
+      return role.manager();
+    },
+    leading: () => role.leading(),
     close,
     [Symbol.asyncDispose]: close,
   };

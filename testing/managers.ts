@@ -2,7 +2,10 @@
  * Several manager processes sharing one etcd cluster, for tests and the bench: the first
  * makes the cluster's secrets; `request` trusts the CA and sends the admin token to all.
  */
+import { type StartedWorker, startWorker } from "../roles/start.ts";
 import { State, type Task } from "../task/mod.ts";
+import { testWorkerSettings } from "./cluster.ts";
+import { removeContainersOf } from "./docker.ts";
 import { type CubeProcess, spawnCube, trustManagerDir, waitForHealth } from "./process.ts";
 import { freePort, request, trust, waitFor } from "./wait.ts";
 
@@ -89,4 +92,39 @@ export async function running(url: string, id: string): Promise<Task> {
     const { body } = await request(`${url}/tasks/${id}`);
     return body.State === State.Running ? body : undefined;
   }, { timeoutMs: 20_000 });
+}
+
+/**
+ * Workers named `names`, each knowing every manager (`first` listed first, when given),
+ * joined and ready. Disposing closes them and removes their containers.
+ */
+export async function joinWorkers(
+  managers: Managers,
+  dir: string,
+  names: string[],
+  first?: string,
+): Promise<AsyncDisposable & { workers: StartedWorker[] }> {
+  const list = first ? [first, ...managers.urls.filter((u) => u !== first)] : managers.urls;
+  const workers: StartedWorker[] = [];
+  const dispose = async () => {
+    for (const worker of workers) await worker.close();
+    for (const name of names) await removeContainersOf(name);
+  };
+  try {
+    for (const name of names) {
+      workers.push(
+        await startWorker(
+          testWorkerSettings(name, dir, { manager: list.join(","), joinToken: managers.joinToken }),
+        ),
+      );
+    }
+    await waitFor(`${names.length} workers to join`, async () => {
+      const nodes: { Name: string; Status: string }[] = (await request(`${list[0]}/nodes`)).body;
+      return names.every((name) => nodes.some((n) => n.Name === name && n.Status === "ready"));
+    });
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+  return { workers, [Symbol.asyncDispose]: dispose };
 }

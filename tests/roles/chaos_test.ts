@@ -5,18 +5,10 @@
  * and runs, once, in the container it first started in.
  */
 import assert from "node:assert/strict";
-import { type StartedWorker, startWorker } from "../../roles/start.ts";
 import { State, type Task } from "../../task/mod.ts";
-import { testWorkerSettings } from "../../testing/cluster.ts";
-import {
-  containersOf,
-  docker,
-  removeContainersOf,
-  SLEEP_IMAGE,
-  uniqueName,
-} from "../../testing/docker.ts";
+import { containersOf, docker, SLEEP_IMAGE, uniqueName } from "../../testing/docker.ts";
 import { startEtcd } from "../../testing/etcd.ts";
-import { startManagers } from "../../testing/managers.ts";
+import { joinWorkers, startManagers } from "../../testing/managers.ts";
 import { request, tempDir, waitFor } from "../../testing/wait.ts";
 
 /**
@@ -68,65 +60,45 @@ Deno.test("rounds of killed leaders and etcd members lose nothing, double nothin
   await using dir = await tempDir();
   await using managers = await startManagers(etcd.url, dir.path, 3);
   const names = [uniqueName("chaos-a"), uniqueName("chaos-b")];
-  const workers: StartedWorker[] = [];
-  try {
-    for (const name of names) {
-      workers.push(
-        await startWorker(
-          testWorkerSettings(name, dir.path, {
-            manager: managers.urls.join(","),
-            joinToken: managers.joinToken,
-          }),
-        ),
-      );
-    }
-    const url = managers.urls[await managers.leader()];
-    await waitFor("both workers to join", async () => {
-      const nodes = (await request(`${url}/nodes`)).body;
-      return nodes.filter((n: { Status: string }) => n.Status === "ready").length === 2;
-    });
-    const load = submitter(managers.urls);
-    const rounds = ["manager", "etcd leader", "manager", "etcd member", "manager"] as const;
-    for (const round of rounds) {
+  await using _workers = await joinWorkers(managers, dir.path, names);
+  const load = submitter(managers.urls);
+  const rounds = ["manager", "etcd leader", "manager", "etcd member", "manager"] as const;
+  for (const round of rounds) {
+    await new Promise((r) => setTimeout(r, 1_500));
+    if (round === "manager") {
+      const leader = await managers.leader();
+      await managers.processes[leader].kill();
+      await managers.leader();
+      await managers.restart(leader);
+    } else {
+      const leader = await etcd.leader();
+      const victim = round === "etcd leader" ? leader : (leader + 1) % 3;
+      await etcd.kill(victim);
       await new Promise((r) => setTimeout(r, 1_500));
-      if (round === "manager") {
-        const leader = await managers.leader();
-        await managers.processes[leader].kill();
-        await managers.leader();
-        await managers.restart(leader);
-      } else {
-        const leader = await etcd.leader();
-        const victim = round === "etcd leader" ? leader : (leader + 1) % 3;
-        await etcd.kill(victim);
-        await new Promise((r) => setTimeout(r, 1_500));
-        await etcd.restart(victim);
-      }
+      await etcd.restart(victim);
     }
-    await new Promise((r) => setTimeout(r, 1_000));
-    await load.stop();
-    assert.ok(load.acknowledged.length >= 10, `only ${load.acknowledged.length} submissions`);
-
-    const leader = managers.urls[await managers.leader()];
-    const tasks: Task[] = await waitFor("every acknowledged task to run", async () => {
-      const { body } = await request(`${leader}/tasks`);
-      const states = new Map((body as Task[]).map((t) => [t.ID, t.State]));
-      return load.acknowledged.every((id) => states.get(id) === State.Running) ? body : undefined;
-    }, { timeoutMs: 30_000 });
-    assert.equal(tasks.length, load.acknowledged.length, "nothing more than was acknowledged");
-    const containers = [];
-    for (const name of names) containers.push(...await containersOf(name));
-    assert.equal(containers.length, tasks.length, "one container per task, ever");
-    for (const task of tasks) {
-      assert.equal(task.RestartCount, 0, `task ${task.ID} was not restarted`);
-      const info = await docker.getContainer(task.ContainerID).inspect();
-      assert.equal(info.State.Running, true);
-      assert.equal(info.State.StartedAt, task.StartTime, `container of ${task.ID} started once`);
-    }
-    console.log(
-      `chaos: ${rounds.length} rounds, ${tasks.length} tasks acknowledged, all running once`,
-    );
-  } finally {
-    for (const w of workers) await w.close();
-    for (const name of names) await removeContainersOf(name);
   }
+  await new Promise((r) => setTimeout(r, 1_000));
+  await load.stop();
+  assert.ok(load.acknowledged.length >= 10, `only ${load.acknowledged.length} submissions`);
+
+  const leader = managers.urls[await managers.leader()];
+  const tasks: Task[] = await waitFor("every acknowledged task to run", async () => {
+    const { body } = await request(`${leader}/tasks`);
+    const states = new Map((body as Task[]).map((t) => [t.ID, t.State]));
+    return load.acknowledged.every((id) => states.get(id) === State.Running) ? body : undefined;
+  }, { timeoutMs: 30_000 });
+  assert.equal(tasks.length, load.acknowledged.length, "nothing more than was acknowledged");
+  const containers = [];
+  for (const name of names) containers.push(...await containersOf(name));
+  assert.equal(containers.length, tasks.length, "one container per task, ever");
+  for (const task of tasks) {
+    assert.equal(task.RestartCount, 0, `task ${task.ID} was not restarted`);
+    const info = await docker.getContainer(task.ContainerID).inspect();
+    assert.equal(info.State.Running, true);
+    assert.equal(info.State.StartedAt, task.StartTime, `container of ${task.ID} started once`);
+  }
+  console.log(
+    `chaos: ${rounds.length} rounds, ${tasks.length} tasks acknowledged, all running once`,
+  );
 });
