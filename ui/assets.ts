@@ -76,6 +76,10 @@ export const LIVE_SCRIPT = `
   main.addEventListener("focusout", () => { if (waiting) { waiting = false; refresh(); } });
   const source = new EventSource("/ui/stream" + (main.dataset.filter || ""));
   for (const type of ["task", "service", "node"]) source.addEventListener(type, refresh);
+  // The page was drawn before the stream opened, and a stream cut (the browser drops
+  // connections when the host's network changes) opens again: what changed meanwhile
+  // came in no event, so each opening draws the page afresh.
+  source.addEventListener("open", refresh);
   const logs = main.querySelector("pre.logs[data-follow]");
   if (logs) {
     (async () => {

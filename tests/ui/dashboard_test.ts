@@ -9,7 +9,7 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { State } from "../../task/mod.ts";
 import { startCluster, type TestCluster } from "../../testing/cluster.ts";
 import { SLEEP_IMAGE } from "../../testing/docker.ts";
-import { request } from "../../testing/wait.ts";
+import { request, waitFor } from "../../testing/wait.ts";
 
 const SHOTS = new URL("../../test-output/ui/", import.meta.url).pathname;
 
@@ -35,11 +35,15 @@ async function signedIn(browser: Browser, cluster: TestCluster, token: string): 
   // The browser has no way to take the cluster CA as Deno does: it accepts the certificate
   // of this loopback test manager, in this context only.
   const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  // A navigation cut by a network change may hang instead of failing: tried again sooner.
+  context.setDefaultNavigationTimeout(10_000);
   const page = await context.newPage();
   await again(() => page.goto(`${cluster.url}/ui`));
   assert.match(page.url(), /\/ui\/login$/, "signed out, the dashboard asks to sign in");
   await act(page, async () => {
-    await page.getByLabel("Token").fill(token);
+    // Again after a dropped post: from the sign-in page, wherever the drop left the browser.
+    if (!/\/ui\/login$/.test(page.url())) await page.goto(`${cluster.url}/ui/login`);
+    await page.getByLabel("Token").fill(token, { timeout: 10_000 });
     await page.getByRole("button", { name: "Sign in" }).click();
   }, () => page.waitForURL(/\/ui$/));
   return page;
@@ -55,16 +59,22 @@ async function again<T>(step: () => Promise<T>): Promise<T> {
     try {
       return await step();
     } catch (error) {
-      // The drop shows as the error itself, or as a navigation cut short by Chromium's
-      // error page.
-      const dropped = /ERR_NETWORK_CHANGED|interrupted by another navigation to "chrome-error:/
-        .test(String(error));
+      // The drop shows as the error itself, as a navigation cut short by Chromium's error
+      // page or by Chromium loading the page again on its own, or as a navigation that
+      // never ends (each is given 10 s: see `signedIn`).
+      const dropped =
+        /ERR_NETWORK_CHANGED|interrupted by another navigation to "|Timeout \d+ms exceeded/
+          .test(String(error));
       if (attempt === 3 || !dropped) throw error;
     }
   }
 }
 
-/** Clicks, then waits for what the click should bring; clicks again after a dropped post. */
+/**
+ * Clicks, then waits for what the click should bring; after a post dropped by a network
+ * change (Chromium's error page, or a wait that ran out), the page again, and the click
+ * again unless what it should bring shows by then.
+ */
 async function act(page: Page, click: () => Promise<void>, until: () => Promise<unknown>) {
   for (let attempt = 1;; attempt++) {
     await again(click);
@@ -72,8 +82,14 @@ async function act(page: Page, click: () => Promise<void>, until: () => Promise<
       await until();
       return;
     } catch (error) {
-      if (attempt === 3 || !page.url().startsWith("chrome-error:")) throw error;
-      await again(() => page.goBack());
+      if (attempt === 3) throw error;
+      if (page.url().startsWith("chrome-error:")) await again(() => page.goBack());
+      else if (/Timeout \d+ms exceeded/.test(String(error))) await again(() => page.reload());
+      else throw error;
+      try {
+        await until();
+        return;
+      } catch { /* not done: click again */ }
     }
   }
 }
@@ -155,6 +171,10 @@ Deno.test("a reader sees no actions, and an action it posts anyway is refused", 
   await cluster.waitForState(task.ID, State.Running);
   await request(`${cluster.url}/services`, {
     body: { Name: "web", Replicas: 1, Task: { Image: SLEEP_IMAGE } },
+  });
+  // Its container started (and Docker's network changed) before the browser looks.
+  await waitFor("the replica to run", async () => {
+    return (await request(`${cluster.url}/services/web`)).body.Running === 1;
   });
   const reader = await cluster.manager.createToken("reader", "viewer");
   await using browser = await launch();
