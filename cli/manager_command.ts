@@ -32,6 +32,12 @@ export function managerControlOptions(command: Command): Command {
         .env("CUBE_NODE_TIMEOUT").default(5),
     )
     .addOption(
+      intOption(
+        "--max-heartbeats-per-second <n>",
+        "joined nodes together heartbeat at most this often: a bigger cluster beats less often, its node timeout stretched alike; 0: no limit",
+      ).env("CUBE_MAX_HEARTBEATS_PER_SECOND").default(250),
+    )
+    .addOption(
       secondsOption(
         "--restart-backoff <seconds>",
         "first restart delay; doubles per restart, max 30 s",

@@ -188,7 +188,9 @@ export function createManagerApp(
       false,
       heartbeat.Labels,
     );
-    return c.json({ Name: heartbeat.Name, Status: "ready" });
+    // When to beat next: less often in a big cluster (seconds).
+    const every = manager.nodes.beatEvery(heartbeat.Name) / 1000;
+    return c.json({ Name: heartbeat.Name, Status: "ready", HeartbeatInterval: every });
   });
 
   routes.patch("/nodes/:name", async (c) => {

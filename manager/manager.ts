@@ -60,6 +60,12 @@ export interface ManagerOptions {
   heartbeatIntervalMs?: number;
   /** A node silent this long is marked down and its tasks are placed again, in ms. */
   nodeTimeoutMs?: number;
+  /**
+   * The most heartbeats joined nodes send together per second: a bigger cluster is told to
+   * beat less often, and a node's timeout stretches with its interval (Nomad's
+   * `max_heartbeats_per_second`).
+   */
+  maxHeartbeatsPerSecond?: number;
   /** Safety-net poll of every node's tasks, in ms. */
   syncIntervalMs?: number;
   /** First restart delay; doubles with each counted restart, capped at `maxBackoffMs`. */
@@ -132,6 +138,7 @@ export class Manager {
     this.#opts = {
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1_000,
       nodeTimeoutMs: options.nodeTimeoutMs ?? 5_000,
+      maxHeartbeatsPerSecond: options.maxHeartbeatsPerSecond ?? 250,
       syncIntervalMs: options.syncIntervalMs ?? 10_000,
       restartBackoffMs: options.restartBackoffMs ?? 250,
       maxBackoffMs: options.maxBackoffMs ?? 30_000,
@@ -171,6 +178,8 @@ export class Manager {
     });
     this.nodes = new NodeRegistry(options.db.store<Node>("nodes"), {
       clock: this.clock,
+      heartbeatIntervalMs: this.#opts.heartbeatIntervalMs,
+      maxHeartbeatsPerSecond: this.#opts.maxHeartbeatsPerSecond,
       guard: this.guard,
       transport: options.transport ?? httpTransport,
       callTimeoutMs: this.#opts.workerTimeoutMs,

@@ -63,6 +63,10 @@ export function staticApi(address: string, scheme = "http"): string {
 
 export interface NodeRegistryOptions {
   clock: Clock;
+  /** The configured heartbeat interval (ms): what static nodes are polled at. */
+  heartbeatIntervalMs: number;
+  /** The most heartbeats all joined nodes together send per second. */
+  maxHeartbeatsPerSecond: number;
   guard: StoreGuard;
   transport: Transport;
   callTimeoutMs: number;
@@ -70,9 +74,21 @@ export interface NodeRegistryOptions {
   credential?: (name: string) => Promise<string>;
 }
 
+/**
+ * The interval joined nodes are told to heartbeat at: the configured one, stretched so that
+ * all of them together send at most `maxPerSecond` (Nomad's `max_heartbeats_per_second`):
+ * at 1,000 nodes and 250/s, every 4 s instead of every second (0: no limit).
+ */
+export function heartbeatEvery(baseMs: number, nodes: number, maxPerSecond: number): number {
+  if (maxPerSecond <= 0) return baseMs; // no limit
+  return Math.max(baseMs, Math.ceil((nodes * 1000) / maxPerSecond));
+}
+
 export class NodeRegistry {
   readonly #nodes = new Map<string, Node>();
   readonly #seen = new Map<string, number>();
+  /** The heartbeat interval each joined node was last told (ms): what its silence is judged by. */
+  readonly #told = new Map<string, number>();
   readonly #clients = new Map<string, WorkerClient>();
   /** Static workers known only by their address so far (a handful at most). */
   readonly #placeholders = new Set<string>();
@@ -82,7 +98,11 @@ export class NodeRegistry {
     this.#opts = options;
   }
 
-  /** Loads known nodes and adds the static ones not known yet. Every node gets a grace period. */
+  /**
+   * Loads known nodes and adds the static ones not known yet. Every node gets a grace period,
+   * and is judged by the interval a manager of this cluster's size tells (a restarted
+   * manager does not know what the last one told).
+   */
   async load(staticWorkers: string[]): Promise<void> {
     const now = this.#opts.clock.now();
     for (const { value: stored } of await this.store.list()) {
@@ -91,6 +111,13 @@ export class NodeRegistry {
       this.#seen.set(value.Name, now);
       if (value.Static && value.LastHeartbeat === "") this.#placeholders.add(value.Name);
     }
+    const joined = this.list().filter((n) => !n.Static);
+    const every = heartbeatEvery(
+      this.#opts.heartbeatIntervalMs,
+      joined.length,
+      this.#opts.maxHeartbeatsPerSecond,
+    );
+    for (const node of joined) this.#told.set(node.Name, every);
     for (const address of staticWorkers) {
       const api = staticApi(address);
       if (this.list().some((n) => n.Api === api)) continue;
@@ -203,18 +230,44 @@ export class NodeRegistry {
     this.#nodes.set(name, down);
   }
 
+  /**
+   * The interval joined node `name` is to heartbeat at (ms), for its heartbeat's answer;
+   * remembered, so that its silence is judged by what it was told.
+   */
+  beatEvery(name: string): number {
+    let joined = 0;
+    for (const node of this.#nodes.values()) if (!node.Static && node.Status === "ready") joined++;
+    const every = heartbeatEvery(
+      this.#opts.heartbeatIntervalMs,
+      joined,
+      this.#opts.maxHeartbeatsPerSecond,
+    );
+    this.#told.set(name, every);
+    return every;
+  }
+
   /** Forgets a node: its record, its heartbeat and its client. */
   async forget(name: string): Promise<void> {
     await this.#opts.guard.run(`forget node ${name}`, () => this.store.delete(name));
     this.#nodes.delete(name);
     this.#seen.delete(name);
+    this.#told.delete(name);
     this.#clients.delete(name);
     this.#placeholders.delete(name);
   }
 
-  /** Ready nodes whose last sign of life is older than `timeoutMs`. */
+  /**
+   * Ready nodes whose last sign of life is older than `timeoutMs`, stretched for a node told
+   * to heartbeat less often than the configured interval.
+   */
   expired(timeoutMs: number): Node[] {
-    return this.list().filter((n) => n.Status === "ready" && this.silentFor(n.Name) > timeoutMs);
+    const base = this.#opts.heartbeatIntervalMs;
+    return this.list().filter((n) => {
+      if (n.Status !== "ready") return false;
+      // A node told to beat less often (a big cluster) has as many beats to miss.
+      const scale = (this.#told.get(n.Name) ?? base) / base;
+      return this.silentFor(n.Name) > timeoutMs * scale;
+    });
   }
 
   /** Down nodes silent for longer than `retentionMs`, static ones excepted (they are configured). */

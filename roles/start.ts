@@ -49,6 +49,8 @@ export interface ManagerSettings {
   store?: string;
   heartbeatInterval: number;
   nodeTimeout: number;
+  /** Joined nodes together heartbeat at most this often (default 250/s). */
+  maxHeartbeatsPerSecond?: number;
   restartBackoff: number;
   /** Seconds a task must run before its restart count starts afresh. */
   restartWindow?: number;
@@ -137,6 +139,7 @@ export async function startManager(settings: ManagerSettings): Promise<StartedMa
       workers: settings.workers.map((address) => staticApi(address, "https")),
       heartbeatIntervalMs: settings.heartbeatInterval * 1000,
       nodeTimeoutMs: settings.nodeTimeout * 1000,
+      maxHeartbeatsPerSecond: settings.maxHeartbeatsPerSecond,
       restartBackoffMs: settings.restartBackoff * 1000,
       restartWindowMs: seconds(settings.restartWindow),
       taskRetentionMs: seconds(settings.taskRetention),

@@ -40,6 +40,9 @@ export interface ManagerLinkOptions {
   log?: (message: string) => void;
 }
 
+/** The longest interval a manager may ask for, in ms (a bound against a bad answer). */
+const MAX_BEAT_MS = 60_000;
+
 /** The pause before trying the next manager after one failed, in ms. */
 const RETRY_OTHER_MS = 50;
 
@@ -69,12 +72,15 @@ export class ManagerLink {
   #holding = false;
   /** Managers tried in a row without an answer: the others are tried at once, not a beat later. */
   #misses = 0;
+  /** The interval between heartbeats: the configured one, or longer when the manager says. */
+  #beatMs: number;
 
   constructor(options: ManagerLinkOptions) {
     this.#managers = managerUrls(options.managerUrl);
     this.#api = options.advertiseUrl.replace(/\/$/, "");
     this.#worker = options.worker;
     this.#intervalMs = options.heartbeatIntervalMs ?? 1_000;
+    this.#beatMs = this.#intervalMs;
     this.#labels = options.labels;
     this.#maxBatchBytes = options.maxBatchBytes ?? MAX_REPORT_BYTES;
     this.#clock = options.clock ?? systemClock;
@@ -108,7 +114,7 @@ export class ManagerLink {
     this.#flush();
   }
 
-  async #post(path: string, body: string, timeoutMs = 5_000): Promise<void> {
+  async #post(path: string, body: string, timeoutMs = 5_000): Promise<string> {
     const response = await this.#transport(`${this.#manager}${path}`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -117,6 +123,20 @@ export class ManagerLink {
     const text = await response.text();
     if (!response.ok) {
       throw new Refused(response.status, `${response.status} ${messageIn(text) ?? text}`);
+    }
+    return text;
+  }
+
+  /** The interval the manager's answer asks for (a big cluster beats less often), if any. */
+  #told(answer: string): void {
+    let every: unknown;
+    try {
+      every = (JSON.parse(answer) as { HeartbeatInterval?: unknown }).HeartbeatInterval;
+    } catch {
+      return; // an answer of another shape: the configured interval
+    }
+    if (typeof every === "number" && Number.isFinite(every) && every > 0) {
+      this.#beatMs = Math.max(this.#intervalMs, Math.min(every * 1000, MAX_BEAT_MS));
     }
   }
 
@@ -207,7 +227,7 @@ export class ManagerLink {
         const stats = nodeStats(await this.#worker.stats());
         // A heartbeat lost on the way must not hold up the next one: waiting out a 5 s
         // call timeout would itself make the node look dead (found by the simulation).
-        await this.#post(
+        const answer = await this.#post(
           "/nodes",
           JSON.stringify({
             Name: this.#worker.name,
@@ -217,6 +237,7 @@ export class ManagerLink {
           }),
           Math.max(1_000, this.#intervalMs),
         );
+        this.#told(answer);
         if (!this.#reachable) this.#log(`the manager at ${this.#manager} answers again`);
         this.#reachable = true;
         this.#holding = false;
@@ -231,7 +252,7 @@ export class ManagerLink {
       // cost a heartbeat interval); once all of them failed, the usual beat again.
       const next = this.#misses > 0 && this.#misses % this.#managers.length !== 0
         ? RETRY_OTHER_MS
-        : this.#intervalMs - elapsed;
+        : this.#beatMs - elapsed;
       await this.#clock.sleep(Math.max(0, next), signal);
     }
   }

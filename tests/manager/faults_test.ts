@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { State, type Task } from "../../task/mod.ts";
 import { churn } from "../../simulation/churn.ts";
+import { HEARTBEAT_STATS } from "../../testing/nodes.ts";
 import { startSimCluster } from "../../testing/sim_cluster.ts";
 
 Deno.test("a flood of reports queued while the manager was unreachable arrives in batches, not as one refused request", async () => {
@@ -174,5 +175,40 @@ Deno.test("restarts caused by the infrastructure are not counted, and the count 
     restarts[4],
     /^restart 1\/1 on node-1 after: container exited with code 1 \(count reset: it ran 66\d s first\)$/,
   );
+  assert.deepEqual(sim.checker.violations, []);
+});
+
+Deno.test("a bigger cluster is told to heartbeat less often, and a node's timeout stretches with its interval", async () => {
+  // Four nodes at most two heartbeats a second together: each beats every 2 s, and may be
+  // silent 10 s (five missed beats, as with the configured 1 s and 5 s) before it is down.
+  await using sim = await startSimCluster({ nodes: 4, manager: { maxHeartbeatsPerSecond: 2 } });
+  const answer = await sim.call("POST", "/nodes", {
+    Name: "extra",
+    Api: "http://extra",
+    Stats: HEARTBEAT_STATS,
+  });
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  assert.equal(answer.body.HeartbeatInterval, 2.5, "five joined nodes at 2/s: every 2.5 s");
+  await sim.call("DELETE", "/nodes/extra");
+  await sim.run(3_000);
+  const beats = new Map<string, number>();
+  const before = sim.network.onDelivered;
+  sim.network.onDelivered = (from, to, method, path, status) => {
+    before(from, to, method, path, status);
+    if (method === "POST" && path === "/nodes") beats.set(from, (beats.get(from) ?? 0) + 1);
+  };
+  await sim.run(20_000);
+  for (const node of sim.cluster.alive()) {
+    const count = beats.get(node.name) ?? 0;
+    assert.ok(count >= 9 && count <= 11, `${node.name} beat ${count} times in 20 s, not 20`);
+  }
+  const [quiet, gone] = sim.cluster.alive();
+  sim.network.partition(quiet.name, 8_000); // past the configured 5 s, within the stretched 10 s
+  sim.network.partition(gone.name, 14_000);
+  await sim.run(13_000);
+  const { body: nodes } = await sim.call("GET", "/nodes");
+  const status = (name: string) => nodes.find((n: { Name: string }) => n.Name === name).Status;
+  assert.equal(status(quiet.name), "ready");
+  assert.equal(status(gone.name), "down");
   assert.deepEqual(sim.checker.violations, []);
 });
