@@ -21,7 +21,7 @@ import {
   type Role,
   saveIdentity,
 } from "../security/mod.ts";
-import { type Database, EtcdDatabase, openDatabase } from "../store/mod.ts";
+import { type Database, type EtcdDatabase, openDatabase } from "../store/mod.ts";
 import { leadAlone, leadOnEtcd, type ManagerRole } from "./leading.ts";
 import { createWorkerApp, DockerRuntime, type PullPolicy, Worker } from "../worker/mod.ts";
 import { ManagerLink } from "../worker/manager_link.ts";
@@ -120,7 +120,8 @@ export interface StartedManager extends Running {
 export async function startManager(settings: ManagerSettings): Promise<StartedManager> {
   const dir = settings.dir ?? ".cube";
   await Deno.mkdir(dir, { recursive: true });
-  const db = await openDatabase(settings.store ?? `${dir}/manager.kv`);
+  const spec = settings.store ?? `${dir}/manager.kv`;
+  const db = await openDatabase(spec);
   const secrets = await openManagerSecrets(db, dir).catch((error) => {
     db.close();
     throw error;
@@ -160,9 +161,10 @@ export async function startManager(settings: ManagerSettings): Promise<StartedMa
     createToken: async (role: Role, name: string) => (await tokens.create(role, { name })).token,
   };
 
-  const role: ManagerRole = db instanceof EtcdDatabase
+  // etcd is shared by several managers; Deno KV and memory belong to this one.
+  const role: ManagerRole = spec.startsWith("etcd://")
     ? leadOnEtcd({
-      db,
+      db: db as EtcdDatabase,
       managerOn,
       tokens,
       caPem: authority.caPem,

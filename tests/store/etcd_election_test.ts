@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { Etcd3 } from "etcd3";
 import { CubeError } from "../../lib/errors.ts";
-import { EtcdDatabase, EtcdElection, type Term } from "../../store/mod.ts";
+import { EtcdElection, type Term } from "../../store/mod.ts";
+import { EtcdDatabase } from "../../store/etcd_store.ts";
 import { startEtcd } from "../../testing/etcd.ts";
 import { waitFor } from "../../testing/wait.ts";
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { type Database, EtcdDatabase, KvDatabase, MemoryDatabase } from "../../store/mod.ts";
+import { type Database, KvDatabase, MemoryDatabase } from "../../store/mod.ts";
+import { EtcdDatabase } from "../../store/etcd_store.ts";
 import { startEtcd } from "../../testing/etcd.ts";
 import { tempDir } from "../../testing/wait.ts";
 
