@@ -95,7 +95,8 @@ export class ManagerClient implements Disposable {
           await this.#next(attempt);
           continue;
         }
-        if (answered) {
+        // Said only when this last try was surely not delivered: else it may have landed.
+        if (answered && unsent) {
           throw new CliError(
             `no manager could take the call; ${answered.url} said: ${answered.message}`,
           );
