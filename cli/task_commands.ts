@@ -66,8 +66,11 @@ async function follow(
   let task = await client.task(id);
   const check = async () => {
     task = await client.task(id);
+    // What the worker tells while the state stays (an image being pulled, a health check
+    // passed) shows too.
+    const detail = task.Error || task.Progress;
     const line = `${stateName(task.State)}${task.Node ? ` on ${task.Node}` : ""}${
-      task.Error ? `: ${task.Error}` : ""
+      detail ? `: ${detail}` : ""
     }`;
     if (line !== said && tty()) console.error(`  ${line}`);
     said = line;

@@ -306,6 +306,7 @@ export class Manager {
       Placement: 0,
       Revision: 0,
       FailureCause: "",
+      Progress: "",
       CreateTime: isoNow(this.clock),
     };
     await this.tasks.create(task, "submitted");

@@ -35,6 +35,7 @@ export function place(node: string, scheduler: string): Mutation {
           Revision: 0,
           Error: "",
           ContainerID: "",
+          Progress: "",
         },
         message: `placed on ${node} by ${scheduler}`,
       }
@@ -161,6 +162,7 @@ export function restart(nodeOf: (name: string) => Node | undefined, windowMs: nu
       ContainerID: "",
       Error: "",
       FailureCause: "" as const,
+      Progress: "",
     };
     if (nodeOf(t.Node)?.Status === "ready" && t.ContainerID !== "") {
       return {

@@ -17,6 +17,7 @@ export const REPORTED_FACTS = [
   "ExitCode",
   "Error",
   "FailureCause",
+  "Progress",
 ] as const satisfies readonly (keyof Task)[];
 
 /** Nodes with `*Allocated` and `TaskCount` computed from the active tasks placed on them. */

@@ -98,7 +98,8 @@ export function foldReport(
   if (!changed) return { kind: "ignore" };
   const next: Task = { ...task, ...facts, State: report.State, Revision: revision };
   const message = next.State === task.State
-    ? ""
+    // The same state, with something to tell (an image being pulled, a health check passed).
+    ? (next.Progress !== task.Progress ? next.Progress : "")
     : next.State === State.Running
     ? `running on ${node} in ${next.ContainerID.slice(0, 12)}`
     : next.Error || `now ${stateName(next.State)}`;

@@ -16,6 +16,8 @@ import type { Heartbeat } from "./wire.ts";
 const PORT_KEY = /^(\d{1,5})(\/(tcp|udp|sctp))?$/;
 const HOST_PORT = /^(?:(\S+):)?(\d{1,5})$/;
 const MAX_NAME = 128;
+/** The longest `Progress` a task carries (a line of what its worker is doing). */
+const MAX_PROGRESS = 512;
 /** Docker refuses a memory limit under 6 MiB at container create; refuse it at submit. */
 const MIN_MEMORY = 6 * 1024 * 1024;
 /** 1 PiB: far above any machine, far below where JSON numbers lose whole bytes. */
@@ -96,6 +98,7 @@ const taskInput = z.strictObject({
   Placement: maybe(count),
   Revision: maybe(count),
   FailureCause: maybe(z.enum(["", "task", "infrastructure"])),
+  Progress: maybe(z.string().max(MAX_PROGRESS)),
   Service: maybe(z.string().max(MAX_NAME)),
   Version: maybe(count),
   Constraints: maybe(
@@ -279,6 +282,8 @@ const reportInput = z.array(z.looseObject({
   Placement: count.optional(),
   Revision: count.optional(),
   FailureCause: z.enum(["", "task", "infrastructure"]).optional(),
+  // Absent in a worker that tells no progress.
+  Progress: z.string().max(MAX_PROGRESS).optional(),
 })).max(10_000);
 
 function parseAs<T>(schema: z.ZodType<T>, body: unknown, what: string): T {

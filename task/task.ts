@@ -95,6 +95,12 @@ export interface Task {
    * which does not use up the task's restarts. `""` while nothing failed.
    */
   FailureCause: FailureCause;
+  /**
+   * What the worker did last that a user waiting for the task wants to know, while its
+   * state stays the same: `pulling image "web:2"`, `health check GET /health passed`;
+   * "" when there is nothing to tell. Each change is an event in the task's history.
+   */
+  Progress: string;
   /** Where it may run: `node.name==w1`, `node.labels.zone!=b`, … (all must hold). */
   Constraints: string[];
   /** The service this task is a replica of; "" for a task on its own. */
@@ -147,6 +153,7 @@ export function newTask(fields: Partial<Task> & Pick<Task, "Image">): Task {
     Placement: 0,
     Revision: 0,
     FailureCause: "",
+    Progress: "",
     Constraints: [],
     Service: "",
     Version: 0,

@@ -233,7 +233,10 @@ export class DockerRuntime {
    * Makes sure `task.Image` is present per the pull policy. Returns a warning when a
    * failed pull fell back to the local copy; throws when there is no image to run.
    */
-  async ensureImage(task: Task): Promise<string | null> {
+  async ensureImage(
+    task: Task,
+    progress: (message: string) => void = () => {},
+  ): Promise<string | null> {
     const image = task.Image;
     const policy = this.pullPolicy === "auto"
       ? (isLatest(image) ? "always" : "missing")
@@ -250,6 +253,7 @@ export class DockerRuntime {
       return null;
     }
     try {
+      progress(`pulling image "${image}"`);
       await this.#pull(image);
       return null;
     } catch (error) {
@@ -266,14 +270,19 @@ export class DockerRuntime {
   }
 
   /** Creates and starts the task's container, labelled as this worker's. */
-  async start(task: Task, worker: string): Promise<StartedContainer> {
+  /** `progress` hears what a user waiting for the start wants to know (a pull begins). */
+  async start(
+    task: Task,
+    worker: string,
+    progress: (message: string) => void = () => {},
+  ): Promise<StartedContainer> {
     let since = performance.now();
     const phase = (name: "image" | "create" | "start") => {
       const now = performance.now();
       this.onPhase?.(name, (now - since) / 1000);
       since = now;
     };
-    const warning = await this.ensureImage(task);
+    const warning = await this.ensureImage(task, progress);
     phase("image");
     const bindings: Record<string, PortBinding[]> = {};
     for (const port of Object.keys(task.ExposedPorts)) {

@@ -58,6 +58,8 @@ export class HealthMonitor {
     private readonly onUnhealthy: (task: Task, reason: string) => void,
     /** Told of every probe's result (the worker's metrics). */
     private readonly onProbe: (ok: boolean) => void = () => {},
+    /** Told once per container, when its first probe passes. */
+    private readonly onHealthy: (task: Task, message: string) => void = () => {},
   ) {}
 
   /** Starts, keeps or stops the probe of `task` to match its state. */
@@ -77,12 +79,17 @@ export class HealthMonitor {
   async #watch(task: Task, url: string, signal: AbortSignal): Promise<void> {
     const { Interval, Timeout, FailureThreshold } = { ...DEFAULT_HEALTH, ...task.Health };
     let failures = 0;
+    let passed = false;
     while (!signal.aborted) {
       await sleep(Interval * 1000, signal);
       if (signal.aborted) return;
       const problem = await probe(url, Timeout * 1000);
       this.onProbe(problem === null);
       failures = problem ? failures + 1 : 0;
+      if (!problem && !passed) {
+        passed = true;
+        this.onHealthy(task, `health check GET ${task.HealthCheck} passed`);
+      }
       if (problem && failures >= FailureThreshold) {
         this.#watches.delete(task.ID);
         this.onUnhealthy(

@@ -115,10 +115,14 @@ export class Worker implements NodeAgent {
       this.#onChange(task);
       for (const listener of this.#watchers) listener(task);
     };
-    this.#health = new HealthMonitor((task, reason) => {
-      this.#queue.run(task.ID, () => this.#failUnhealthy(task.ID, task.ContainerID, reason))
-        .catch((error) => this.#log(`task ${task.ID}: ${errorMessage(error)}`));
-    }, (ok) => this.metrics.probed(ok));
+    this.#health = new HealthMonitor(
+      (task, reason) => {
+        this.#queue.run(task.ID, () => this.#failUnhealthy(task.ID, task.ContainerID, reason))
+          .catch((error) => this.#log(`task ${task.ID}: ${errorMessage(error)}`));
+      },
+      (ok) => this.metrics.probed(ok),
+      (task, message) => this.#progress(task.ID, State.Running, message, task.ContainerID),
+    );
     this.runtime.onPhase = (phase, seconds) => this.metrics.phase(phase, seconds);
     this.runtime.onStopped = () => this.metrics.stopped();
   }
@@ -354,7 +358,11 @@ export class Worker implements NodeAgent {
     }
     for (const old of containers) await this.runtime.remove(old.id);
     try {
-      const started = await this.runtime.start(task, this.name);
+      const started = await this.runtime.start(
+        task,
+        this.name,
+        (message) => this.#progress(task.ID, State.Scheduled, message),
+      );
       for (const warning of started.warnings) this.#log(`task ${describeTask(task)}: ${warning}`);
       await this.#markRunning(task.ID, {
         ContainerID: started.containerId,
@@ -363,6 +371,8 @@ export class Worker implements NodeAgent {
         StartTime: started.startTime,
         ExitCode: null,
         Error: "",
+        // What the start had to tell (a pull that failed, the local copy used), or nothing.
+        Progress: started.warnings.join("; "),
       });
       this.#log(`task ${describeTask(task)} running in ${started.containerId.slice(0, 12)}`);
     } catch (error) {
@@ -379,6 +389,21 @@ export class Worker implements NodeAgent {
           }
           : null);
     }
+  }
+
+  /**
+   * Tells the manager (through the record) what the task is going through, while it stays
+   * in `state`; not awaited by the start it tells of, and never fatal to it.
+   */
+  #progress(id: string, state: State, message: string, containerId?: string): void {
+    this.records.change(
+      id,
+      (t) =>
+        t?.State === state && (!containerId || t.ContainerID === containerId) &&
+          t.Progress !== message
+          ? { ...t, Progress: message }
+          : null,
+    ).catch((error) => this.#log(`task ${id}: ${errorMessage(error)}`));
   }
 
   /** Records the container a Scheduled task now runs in (a start, or an adoption). */

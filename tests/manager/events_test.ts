@@ -11,8 +11,8 @@ import { createEventRoutes } from "../../manager/event_routes.ts";
 import { KvDatabase } from "../../store/mod.ts";
 import type { ClusterEvent } from "../../task/mod.ts";
 import { startCluster } from "../../testing/cluster.ts";
-import { SLEEP_IMAGE } from "../../testing/docker.ts";
-import { request, tempDir, trustedFetch } from "../../testing/wait.ts";
+import { HTTP_IMAGE, SLEEP_IMAGE } from "../../testing/docker.ts";
+import { request, tempDir, trustedFetch, waitFor } from "../../testing/wait.ts";
 
 /** Reads NDJSON lines from a stream until `done` says so; cancels it then. */
 async function readUntil(
@@ -136,4 +136,44 @@ Deno.test("indexes never repeat after a restart, and collected events are report
   assert.ok(lines.length - 1 < 31, "the oldest are gone from the store");
   assert.equal(lines.at(-1).Message, "after");
   await log.close();
+});
+
+Deno.test("a task's story tells of its image pull and of its first passing health check, as they happen", async () => {
+  await using cluster = await startCluster({ workers: 0 });
+  // `always`: a pull is tried (no registry answers here), and the local copy is used.
+  await cluster.addWorker("w1", { pull: "always" });
+  const task = await cluster.submit({
+    Name: "told",
+    Image: HTTP_IMAGE,
+    HealthCheck: "/health",
+    Health: { Interval: 0.2, Timeout: 1, FailureThreshold: 3 },
+  });
+  const story = await waitFor("the health check to pass", async () => {
+    const { body } = await request(`${cluster.url}/tasks/${task.ID}/events`);
+    return body.some((e: { Message: string }) => /health check GET \/health passed/.test(e.Message))
+      ? body as { StateName: string; Message: string }[]
+      : undefined;
+  }, { timeoutMs: 30_000 });
+  const told = story.map((e) => `${e.StateName}: ${e.Message}`);
+  const pulling = told.indexOf(`Scheduled: pulling image "${HTTP_IMAGE}"`);
+  const running = told.findIndex((line) => line.startsWith("Running: running on"));
+  const fellBack = told.findIndex((line) =>
+    /^Running: pull of image "cube-test\/http" failed .*; using the local copy$/.test(line)
+  );
+  const healthy = told.indexOf("Running: health check GET /health passed");
+  assert.ok(pulling > 0 && running > pulling, told.join("\n"));
+  assert.ok(healthy > running, told.join("\n"));
+  // The fallback is said with the start (in the Running event's facts), not as an event of its own.
+  assert.equal(fellBack, -1, told.join("\n"));
+  const now = await cluster.task(task.ID);
+  assert.equal(now.Progress, "health check GET /health passed");
+  // The stream carries the same: a "changed" event for each.
+  const { body: events } = await request(
+    `${cluster.url}/events?task=${task.ID}&follow=false&format=ndjson&since=0`,
+  );
+  const lines = String(events).trim().split("\n").map((l) => JSON.parse(l) as ClusterEvent);
+  assert.ok(
+    lines.some((e) => e.Action === "changed" && /pulling image/.test(e.Message)),
+    JSON.stringify(lines),
+  );
 });
