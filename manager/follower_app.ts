@@ -130,10 +130,12 @@ export function createFollowerApp(
   },
 ): Hono {
   const routes = new Hono();
-  routes.get(
-    "/health",
-    (c) => c.json({ Status: "ok", Role: "manager", ...clusterHealth(cluster) }),
-  );
+  routes.get("/health", (c) =>
+    c.json({
+      Status: cluster.storeError() === null ? "ok" : "degraded",
+      Role: "manager",
+      ...clusterHealth(cluster),
+    }));
   routes.get("/managers", async (c) => c.json(await listManagers(cluster)));
   routes.all("*", (c) => {
     const leader = cluster.leader();

@@ -73,6 +73,7 @@ Deno.test("killed etcd members: one is a blip under 2 s, two are a clear 503 and
     return undefined;
   }, { timeoutMs: 10_000 });
   assert.notEqual(health.Store, "ok");
+  assert.equal(health.Status, "degraded");
   await new Promise((r) => setTimeout(r, 2_000));
   const info = await docker.getContainer(before.ContainerID).inspect();
   assert.equal(info.State.Running, true, "the containers keep running without a store");

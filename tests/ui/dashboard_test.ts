@@ -65,8 +65,31 @@ async function again<T>(step: () => Promise<T>): Promise<T> {
       const dropped =
         /ERR_NETWORK_CHANGED|interrupted by another navigation to "|Timeout \d+ms exceeded/
           .test(String(error));
-      if (attempt === 3 || !dropped) throw error;
+      if (attempt === 5 || !dropped) throw error;
+      // Chromium may still be loading the page again on its own: let the network settle.
+      await networkSettled();
     }
+  }
+}
+
+/**
+ * Waits until the host's interfaces and addresses have not changed for a second (at most
+ * 10 s): a container's interface gets its IPv6 address a second or two after the container
+ * starts, and each change makes Chromium drop what it is loading.
+ */
+async function networkSettled(): Promise<void> {
+  const snapshot = async () => {
+    const names = [...Deno.readDirSync("/sys/class/net")].map((e) => e.name).sort().join(",");
+    const inet6 = await Deno.readTextFile("/proc/net/if_inet6").catch(() => "");
+    return `${names}\n${inet6}`;
+  };
+  const deadline = Date.now() + 10_000;
+  let last = await snapshot();
+  let since = Date.now();
+  while (Date.now() < deadline && Date.now() - since < 1_000) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = await snapshot();
+    if (now !== last) [last, since] = [now, Date.now()];
   }
 }
 
@@ -177,6 +200,7 @@ Deno.test("a reader sees no actions, and an action it posts anyway is refused", 
     return (await request(`${cluster.url}/services/web`)).body.Running === 1;
   });
   const reader = await cluster.manager.createToken("reader", "viewer");
+  await networkSettled();
   await using browser = await launch();
   const page = await signedIn(browser, cluster, reader);
   for (const path of ["/ui", "/ui/tasks", "/ui/services", "/ui/nodes"]) {
