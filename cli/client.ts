@@ -7,6 +7,7 @@
 
 import { sleep } from "../lib/async.ts";
 import { fetchFailure, messageIn } from "../lib/errors.ts";
+import { urlList } from "../lib/url_list.ts";
 import type { TokenInfo } from "../security/mod.ts";
 import type {
   ClusterEvent,
@@ -45,7 +46,7 @@ export class ManagerClient implements Disposable {
     const { manager, token, caPem } = typeof connection === "string"
       ? { manager: connection, token: undefined, caPem: undefined }
       : connection;
-    this.#urls = manager.split(",").map((url) => url.trim().replace(/\/$/, "")).filter(Boolean);
+    this.#urls = urlList(manager);
     if (this.#urls.length === 0) throw new CliError(`invalid manager URL "${manager}"`);
     this.#token = token;
     this.#client = caPem ? Deno.createHttpClient({ caCerts: [caPem] }) : undefined;

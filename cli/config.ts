@@ -8,6 +8,7 @@
  */
 
 import { writePrivateFile } from "../lib/files.ts";
+import { urlList } from "../lib/url_list.ts";
 import { CliError } from "./client.ts";
 
 export interface Context {
@@ -74,14 +75,10 @@ export interface Connection {
   caPem?: string;
 }
 
-function urls(list: string): string[] {
-  return list.split(",").map((url) => url.trim().replace(/\/$/, "")).filter(Boolean);
-}
-
 /** Whether every manager `flag` names is one of the context's (which may list several). */
 function sameManager(context: string, flag: string): boolean {
-  const known = new Set(urls(context));
-  return urls(flag).every((url) => known.has(url));
+  const known = new Set(urlList(context));
+  return urlList(flag).every((url) => known.has(url));
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 
 import { Command, Option } from "commander";
+import { urlList } from "../lib/url_list.ts";
 import { ROLES } from "../security/mod.ts";
 import { CliError, ManagerClient } from "./client.ts";
 import { configPath, loadConfig, putContext, readCaFile, saveConfig } from "./config.ts";
@@ -108,7 +109,7 @@ export function tokenCommand(): Command {
 
 /** `https://a:5555,https://b:5555` (several managers) → each URL, checked. */
 function managerList(list: string): string[] {
-  const urls = list.split(",").map((url) => url.trim().replace(/\/$/, "")).filter(Boolean);
+  const urls = urlList(list);
   for (const url of urls.length ? urls : [list]) {
     try {
       new URL(url);

@@ -111,12 +111,9 @@ export class NodeRegistry {
       this.#seen.set(value.Name, now);
       if (value.Static && value.LastHeartbeat === "") this.#placeholders.add(value.Name);
     }
+    // Down ones count too: one that comes back may beat at the interval it was told.
     const joined = this.list().filter((n) => !n.Static);
-    const every = heartbeatEvery(
-      this.#opts.heartbeatIntervalMs,
-      joined.length,
-      this.#opts.maxHeartbeatsPerSecond,
-    );
+    const every = this.#every(joined.length);
     for (const node of joined) this.#told.set(node.Name, every);
     for (const address of staticWorkers) {
       const api = staticApi(address);
@@ -237,13 +234,18 @@ export class NodeRegistry {
   beatEvery(name: string): number {
     let joined = 0;
     for (const node of this.#nodes.values()) if (!node.Static && node.Status === "ready") joined++;
-    const every = heartbeatEvery(
+    const every = this.#every(joined);
+    this.#told.set(name, every);
+    return every;
+  }
+
+  /** The interval to tell when `joined` nodes heartbeat. */
+  #every(joined: number): number {
+    return heartbeatEvery(
       this.#opts.heartbeatIntervalMs,
       joined,
       this.#opts.maxHeartbeatsPerSecond,
     );
-    this.#told.set(name, every);
-    return every;
   }
 
   /** Forgets a node: its record, its heartbeat and its client. */

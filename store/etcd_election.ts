@@ -52,7 +52,6 @@ interface Session {
   key: string;
   /** The create revision of the candidacy key: the fence. */
   revision: string;
-  since: string;
   renewed: number;
   lost: string | null;
 }
@@ -143,7 +142,7 @@ export class EtcdElection {
         }
         this.#leader = leader;
         const mine = first?.key.toString() === session.key;
-        const late = Date.now() - session.renewed > this.#ttl * 1000 - RENEW_MARGIN_MS;
+        const late = this.#late(session);
         if (session.lost || (this.#term && (!mine || late))) {
           await this.#stepDown(
             session.lost ??
@@ -158,14 +157,17 @@ export class EtcdElection {
         this.#storeError = message;
         this.#leader = null;
         const session = this.#session;
-        if (
-          this.#term && session && Date.now() - session.renewed > this.#ttl * 1000 - RENEW_MARGIN_MS
-        ) {
+        if (this.#term && session && this.#late(session)) {
           await this.#stepDown(`etcd does not answer: ${message}`);
         }
       }
       await sleep(this.#pollMs, signal);
     }
+  }
+
+  /** Not renewed for so long that etcd may expire the lease any moment: a leader steps down. */
+  #late(session: Session): boolean {
+    return Date.now() - session.renewed > this.#ttl * 1000 - RENEW_MARGIN_MS;
   }
 
   /** A new session: a lease, this manager's presence, and its place at the back of the line. */
@@ -187,7 +189,6 @@ export class EtcdElection {
         lease,
         key,
         revision: created.header.revision,
-        since,
         renewed: Date.now(),
         lost: null,
       };

@@ -20,6 +20,7 @@
 import { type Clock, systemClock } from "../lib/clock.ts";
 import { fetchFailure, messageIn } from "../lib/errors.ts";
 import { jsonBatches } from "../lib/json_batches.ts";
+import { urlList } from "../lib/url_list.ts";
 import { httpTransport, type Transport } from "../lib/transport.ts";
 import { MAX_REPORT_BYTES, nodeStats, type Task } from "../task/mod.ts";
 import type { NodeAgent } from "./agent.ts";
@@ -258,9 +259,9 @@ export class ManagerLink {
   }
 }
 
-/** `https://a:5555,https://b:5555` → each URL without a trailing slash. */
+/** `https://a:5555,https://b:5555` → each URL without a trailing slash; at least one. */
 export function managerUrls(list: string): string[] {
-  const urls = list.split(",").map((url) => url.trim().replace(/\/$/, "")).filter(Boolean);
+  const urls = urlList(list);
   if (urls.length === 0) throw new Error(`Invalid manager URL list "${list}"`);
   return urls;
 }
