@@ -44,7 +44,13 @@ export function errorResponse(c: Context, status: ErrorStatus, message: string):
 export async function readJson(c: Context): Promise<unknown> {
   // The Content-Type is not checked: `curl -d @task.json` sends a form type, and the
   // body is JSON all the same.
-  const text = await c.req.text();
+  let text: string;
+  try {
+    text = await c.req.text();
+  } catch (error) {
+    // The client went away or reset the stream mid-body: its fault, not ours (no 500).
+    throw new CubeError(400, `Cannot read the request body: ${errorMessage(error)}`);
+  }
   if (text.trim() === "") throw new CubeError(400, "Request body is empty: send a JSON task");
   try {
     return JSON.parse(text);

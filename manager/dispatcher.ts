@@ -15,7 +15,7 @@ import { isTerminal, type Node, State } from "../task/mod.ts";
 import * as moves from "./moves.ts";
 import type { ManagerMetrics } from "./metrics.ts";
 import type { Sender } from "./sender.ts";
-import { spreadAmong } from "./spread.ts";
+import { sampleOf, spreadAmong } from "./spread.ts";
 import type { TaskBook } from "./task_book.ts";
 
 /**
@@ -43,6 +43,8 @@ export class Dispatcher {
   readonly #avoid = new Map<string, Set<string>>();
   /** When each task in line joined it (clock ms): for the placement latency. */
   readonly #since = new Map<string, number>();
+  /** Where the next replica's sample of nodes to score starts (spread.ts). */
+  #sampleStart = 0;
 
   constructor(private readonly opts: DispatcherOptions) {}
 
@@ -118,11 +120,14 @@ export class Dispatcher {
       }
       const prefer = task.Service
         ? (feasible: Node[]) =>
-          spreadAmong(
-            feasible,
-            replicasOf(task.Service),
-            this.opts.spreadLabel(task.Service),
-            nodes,
+          sampleOf(
+            spreadAmong(
+              feasible,
+              replicasOf(task.Service),
+              this.opts.spreadLabel(task.Service),
+              nodes,
+            ),
+            this.#sampleStart++,
           )
         : undefined;
       const placement = place(scheduler, task, candidates, prefer);

@@ -26,7 +26,15 @@ const RECENT = 2_000;
 /** Indexes reserved in the store at a time; a new block is reserved when half is used. */
 const BLOCK = 100_000;
 const FLUSH_MS = 50;
+/** Events per stored chunk at most. */
 const CHUNK = 500;
+/**
+ * JSON bytes per stored chunk at most: Deno KV refuses values over 64 KiB, and 500 events
+ * of a big service's rise came to more (the log then kept failing on that chunk).
+ */
+const CHUNK_BYTES = 32 * 1024;
+/** A message longer than this is cut before it is stored (the streams had it whole). */
+const MAX_STORED_MESSAGE = 4 * 1024;
 
 export type EventInput = Omit<ClusterEvent, "Index" | "Timestamp">;
 
@@ -180,7 +188,7 @@ export class EventLog {
   async #flush(): Promise<void> {
     try {
       while (this.#unsaved.length > 0) {
-        const chunk = this.#unsaved.slice(0, CHUNK);
+        const chunk = storedChunk(this.#unsaved);
         const last = chunk.at(-1)!.Index;
         const key = String(chunk[0].Index).padStart(16, "0");
         await this.db.commit([{ store: LOG, key, value: chunk }]);
@@ -199,4 +207,22 @@ export class EventLog {
       }
     }
   }
+}
+
+/** The oldest unsaved events that fit in one stored chunk (at least one, cut to fit). */
+function storedChunk(unsaved: ClusterEvent[]): ClusterEvent[] {
+  const chunk: ClusterEvent[] = [];
+  let bytes = 2;
+  for (const event of unsaved) {
+    if (chunk.length === CHUNK) break;
+    const size = JSON.stringify(event).length + 1;
+    if (chunk.length > 0 && bytes + size > CHUNK_BYTES) break;
+    chunk.push(
+      size > CHUNK_BYTES && event.Message.length > MAX_STORED_MESSAGE
+        ? { ...event, Message: `${event.Message.slice(0, MAX_STORED_MESSAGE)}…` }
+        : event,
+    );
+    bytes += size;
+  }
+  return chunk;
 }

@@ -282,7 +282,7 @@ export async function startWorker(settings: WorkerSettings): Promise<StartedWork
   const worker = new Worker({
     name,
     db,
-    runtime: new DockerRuntime({ publishIp: settings.publishIp, pullPolicy: settings.pull }),
+    runtime: await DockerRuntime.open({ publishIp: settings.publishIp, pullPolicy: settings.pull }),
     stopGraceSeconds: settings.stopGrace,
     concurrency: settings.concurrency,
     capacity: { cpu: settings.cpuTotal, memory: settings.memoryTotal, disk: settings.diskTotal },

@@ -31,7 +31,10 @@ export async function startTestWorker(
   const storePath = `${dir.path}/worker.kv`;
   const kv = await KvDatabase.open(storePath);
   const db = options.wrap?.(kv) ?? kv;
-  const runtime = new DockerRuntime({ publishIp: "127.0.0.1", pullPolicy: options.pullPolicy });
+  const runtime = await DockerRuntime.open({
+    publishIp: "127.0.0.1",
+    pullPolicy: options.pullPolicy,
+  });
   const worker = new Worker({
     name,
     db,

@@ -6,7 +6,9 @@
  * @module
  */
 
-import Docker from "dockerode";
+// Only its types here: dockerode (and what it pulls in, some 14 MiB) is loaded by `open`,
+// so a manager, which never talks to Docker, does not carry it.
+import type Docker from "dockerode";
 import { CubeError, errorMessage } from "../lib/errors.ts";
 import type { PortBinding, Task } from "../task/mod.ts";
 import { demultiplex } from "./docker_logs.ts";
@@ -35,7 +37,7 @@ export function isLatest(image: string): boolean {
 }
 
 export interface DockerRuntimeOptions {
-  /** A dockerode client; by default one built from `DOCKER_HOST` or the local socket. */
+  /** A dockerode client; `DockerRuntime.open` builds one from `DOCKER_HOST` or the local socket. */
   docker?: Docker;
   /** The host address container ports are published on (`127.0.0.1` keeps them local). */
   publishIp?: string;
@@ -142,8 +144,14 @@ export class DockerRuntime {
   readonly #callTimeoutMs: number;
   readonly #pullTimeoutMs: number;
 
-  constructor(options: DockerRuntimeOptions = {}) {
-    this.docker = options.docker ?? new Docker();
+  /** A runtime on `options.docker`, or on a client built from `DOCKER_HOST` or the local socket. */
+  static async open(options: DockerRuntimeOptions = {}): Promise<DockerRuntime> {
+    const docker = options.docker ?? new (await import("dockerode")).default();
+    return new DockerRuntime({ ...options, docker });
+  }
+
+  constructor(options: DockerRuntimeOptions & { docker: Docker }) {
+    this.docker = options.docker;
     this.publishIp = options.publishIp ?? "0.0.0.0";
     this.pullPolicy = options.pullPolicy ?? "auto";
     this.#callTimeoutMs = options.callTimeoutMs ?? 30_000;

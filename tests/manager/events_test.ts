@@ -177,3 +177,34 @@ Deno.test("a task's story tells of its image pull and of its first passing healt
     JSON.stringify(lines),
   );
 });
+
+Deno.test("a burst of events bigger than one store value is stored whole, a huge message cut to fit", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/events.kv`;
+  const warnings: string[] = [];
+  {
+    using db = await KvDatabase.open(path);
+    const log = new EventLog(db, systemClock, (m) => warnings.push(m));
+    await log.load();
+    // 500 events of ~200 bytes: one write of them all would pass KV's 64 KiB per value.
+    for (let i = 0; i < 500; i++) {
+      log.record({
+        Type: "task",
+        Action: "Running",
+        Message: `running on sim-${i} ${"x".repeat(150)}`,
+      });
+    }
+    log.record({ Type: "task", Action: "Failed", Message: "e".repeat(100_000) });
+    await log.close();
+  }
+  assert.deepEqual(warnings, []);
+  using db = await KvDatabase.open(path);
+  const log = new EventLog(db, systemClock, () => {});
+  await log.load();
+  const { events } = await log.after(0, {});
+  assert.equal(events.length, 501);
+  assert.match(events[0].Message, /^running on sim-0 /);
+  assert.ok(events[500].Message.length < 5_000, "the huge message was cut");
+  assert.ok(events[500].Message.startsWith("eeee"));
+  await log.close();
+});

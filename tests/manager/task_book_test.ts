@@ -1,13 +1,13 @@
 /**
  * The task book, the one writer of task state: changes apply to the newest version one
  * at a time per task, concurrent changes share commits, a change KV refuses fails
- * alone, another writer's change is never overwritten, and a failing store gives a 503
+ * alone, a second writer's changes are never overwritten, and a failing store gives a 503
  * that changes nothing.
  */
 import assert from "node:assert/strict";
 import { systemClock } from "../../lib/clock.ts";
 import { CubeError } from "../../lib/errors.ts";
-import { type Edit, STORY_LIMIT, TaskBook, type TaskRecord } from "../../manager/mod.ts";
+import { type Edit, STORY_LIMIT, TaskBook } from "../../manager/mod.ts";
 import { StoreGuard } from "../../store/mod.ts";
 import { type Database, KvDatabase } from "../../store/mod.ts";
 import { EtcdDatabase } from "../../store/etcd_store.ts";
@@ -94,20 +94,39 @@ Deno.test("two changes of one task in flight apply one after the other, each to 
   assert.equal(stored.Node, "n1");
 });
 
-Deno.test("a change made by another writer in between is never overwritten: the change is applied to it", async () => {
+Deno.test("a second writer on the same store takes it over: the first one's changes are refused with a 503 and never overwrite it", async () => {
   using db = await KvDatabase.open(":memory:");
-  const book = bookOn(db);
-  const task = await book.create(newTask({ Image: "x" }), "submitted");
-  // Another manager (or a paused old leader) writes the task behind this book's back.
-  const records = db.store<TaskRecord>("tasks");
-  const record = (await records.get(task.ID))!.value;
-  await records.put(task.ID, { ...record, Task: { ...task, Name: "renamed elsewhere" } });
-  const changed = await book.change(task.ID, (t) => ({ task: { ...t, Error: "mine" } }));
-  assert.equal(changed?.Name, "renamed elsewhere");
-  assert.equal(changed?.Error, "mine");
-  const stored = (await records.get(task.ID))!.value.Task;
-  assert.equal(stored.Name, "renamed elsewhere");
-  assert.equal(stored.Error, "mine");
+  const first = bookOn(db);
+  await first.load();
+  const task = await first.create(newTask({ Image: "x" }), "submitted");
+  // A second manager opened on the same store (or a new leader while the old one is paused).
+  const second = bookOn(db);
+  await second.load();
+  await second.change(task.ID, (t) => ({ task: { ...t, Error: "the second's" } }));
+  const refused = (error: unknown) => {
+    assert.ok(error instanceof CubeError);
+    assert.equal(error.status, 503);
+    assert.match(error.message, /another manager took over the task store/);
+    return true;
+  };
+  // Changes in one commit and alone, a new task, a removal: all refused, nothing lands.
+  await assert.rejects(
+    Promise.all([
+      first.change(task.ID, (t) => ({ task: { ...t, Error: "the first's" } })),
+      first.create(newTask({ Image: "y" }), "submitted"),
+    ]),
+    refused,
+  );
+  await assert.rejects(first.create(newTask({ Image: "z" }), "submitted"), refused);
+  await assert.rejects(first.remove(task.ID, () => true), refused);
+  const stored = await bookOn(db).load();
+  assert.equal(stored.length, 1);
+  assert.equal(stored[0].Error, "the second's");
+  assert.equal(
+    first.get(task.ID)?.Error,
+    "",
+    "the refused change left the first's mirror as it was",
+  );
 });
 
 Deno.test("a failing store rejects a change with a 503 and leaves the task as it was", async () => {

@@ -9,9 +9,9 @@ import { State } from "../../task/mod.ts";
 import { FAST, testManagerSettings } from "../../testing/cluster.ts";
 import { request, tempDir, trust, waitFor } from "../../testing/wait.ts";
 
-async function managerWithFleet(count: number) {
+async function managerWithFleet(count: number, scheduler = "roundrobin") {
   const dir = await tempDir();
-  const manager = await startManager(testManagerSettings(dir.path, { scheduler: "roundrobin" }));
+  const manager = await startManager(testManagerSettings(dir.path, { scheduler }));
   const trusted = trust(manager.url, { caPem: manager.caPem, token: manager.adminToken });
   const fleet = await startFleet({
     count,
@@ -111,4 +111,23 @@ Deno.test("a simulated node that dies is marked down and its tasks run elsewhere
   assert.equal(nodes.find((n: { Name: string }) => n.Name === "sim-1").Status, "down");
   const survivor = cluster.fleet.nodes.find((n) => n.name === "sim-2")!;
   assert.deepEqual([...survivor.starts.values()], [1, 1, 1, 1]);
+});
+
+Deno.test("a service's replicas spread exactly over 100 nodes while E-PVM scores only a sample of them", async () => {
+  await using cluster = await managerWithFleet(100, "epvm");
+  const url = cluster.manager.url;
+  // 300 replicas: a full dispatch round (256, held) and the rest (sent with it).
+  const { status } = await request(`${url}/services`, {
+    body: { Name: "wide", Replicas: 300, Task: { Image: "any/image" } },
+  });
+  assert.equal(status, 201);
+  const tasks = await waitFor("300 replicas Running", async () => {
+    const { body } = await request(`${url}/tasks`);
+    const running = body.filter((t: { State: number }) => t.State === State.Running);
+    return running.length === 300 ? running : undefined;
+  }, { timeoutMs: 30_000 });
+  const perNode = new Map<string, number>();
+  for (const t of tasks) perNode.set(t.Node, (perNode.get(t.Node) ?? 0) + 1);
+  assert.equal(perNode.size, 100);
+  assert.deepEqual(new Set(perNode.values()), new Set([3]), "three on every node, none on four");
 });

@@ -26,7 +26,7 @@ Deno.test("by default a pinned local tag is used as it is, and an untagged image
   const pinned = `${SLEEP_IMAGE}:pinned`;
   await docker.getImage(SLEEP_IMAGE).tag({ repo: SLEEP_IMAGE, tag: "pinned" });
   try {
-    const runtime = new DockerRuntime();
+    const runtime = await DockerRuntime.open();
     assert.equal(runtime.pullPolicy, "auto");
     assert.equal(await runtime.ensureImage(newTask({ Image: pinned })), null, "no pull tried");
     // No registry answers here: the pull of the untagged image is tried, fails, and the
@@ -39,7 +39,7 @@ Deno.test("by default a pinned local tag is used as it is, and an untagged image
 });
 
 Deno.test("starts of one image at once share one pull", async () => {
-  const runtime = new DockerRuntime({ pullPolicy: "always" });
+  const runtime = await DockerRuntime.open({ pullPolicy: "always" });
   let pulls = 0;
   const pull = runtime.docker.pull.bind(runtime.docker);
   // Counts the calls, then makes the real one.
