@@ -14,6 +14,7 @@
 
 import type { Clock } from "../lib/clock.ts";
 import { CubeError, errorMessage } from "../lib/errors.ts";
+import { serializedSize } from "../lib/size.ts";
 import type { Database, Store } from "../store/mod.ts";
 import { type ClusterEvent, type EventFilter, matchesFilter } from "../task/mod.ts";
 
@@ -29,7 +30,7 @@ const FLUSH_MS = 50;
 /** Events per stored chunk at most. */
 const CHUNK = 500;
 /**
- * JSON bytes per stored chunk at most: Deno KV refuses values over 64 KiB, and 500 events
+ * Bytes per stored chunk at most: Deno KV refuses values over 64 KiB, and 500 events
  * of a big service's rise came to more (the log then kept failing on that chunk).
  */
 const CHUNK_BYTES = 32 * 1024;
@@ -215,7 +216,7 @@ function storedChunk(unsaved: ClusterEvent[]): ClusterEvent[] {
   let bytes = 2;
   for (const event of unsaved) {
     if (chunk.length === CHUNK) break;
-    const size = JSON.stringify(event).length + 1;
+    const size = serializedSize(event) + 1;
     if (chunk.length > 0 && bytes + size > CHUNK_BYTES) break;
     chunk.push(
       size > CHUNK_BYTES && event.Message.length > MAX_STORED_MESSAGE

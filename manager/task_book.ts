@@ -39,6 +39,7 @@ import {
   told,
 } from "./history.ts";
 import type { StoreGuard } from "../store/mod.ts";
+import { serializedSize } from "../lib/size.ts";
 
 export type Desired = "run" | "stop";
 
@@ -386,12 +387,10 @@ export class TaskBook {
     return this.#guard.run(what, () =>
       new Promise<string>((resolve, reject) => {
         if (this.#deposed) return reject(this.#deposed);
-        const json = JSON.stringify(writes[0].value ?? "");
         this.#queue.push({
           writes,
-          // KV counts its limit on values as serialized: one byte a character while a
-          // string is ASCII, two otherwise; 512 for keys, numbers and the other writes.
-          bytes: (/[\u0080-\uffff]/.test(json) ? json.length * 2 : json.length) + 512,
+          // 512 for the keys and the other writes of the change.
+          bytes: serializedSize(writes[0].value) + 512,
           done: (result) => "error" in result ? reject(result.error) : resolve(result.version!),
         });
         // Kicked after this turn, so every change asked for in it shares the commit.
