@@ -15,7 +15,7 @@ import { isTerminal, type Node, State } from "../task/mod.ts";
 import * as moves from "./moves.ts";
 import type { ManagerMetrics } from "./metrics.ts";
 import type { Sender } from "./sender.ts";
-import { sampleOf, spreadAmong } from "./spread.ts";
+import { SCORED_PER_REPLICA, spreadAmong } from "./spread.ts";
 import type { TaskBook } from "./task_book.ts";
 
 /**
@@ -120,14 +120,13 @@ export class Dispatcher {
       }
       const prefer = task.Service
         ? (feasible: Node[]) =>
-          sampleOf(
-            spreadAmong(
-              feasible,
-              replicasOf(task.Service),
-              this.opts.spreadLabel(task.Service),
-              nodes,
-            ),
+          spreadAmong(
+            feasible,
+            replicasOf(task.Service),
+            this.opts.spreadLabel(task.Service),
+            nodes,
             this.#sampleStart++,
+            SCORED_PER_REPLICA,
           )
         : undefined;
       const placement = place(scheduler, task, candidates, prefer);

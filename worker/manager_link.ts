@@ -22,7 +22,7 @@ import { fetchFailure, messageIn } from "../lib/errors.ts";
 import { jsonBatches } from "../lib/json_batches.ts";
 import { urlList } from "../lib/url_list.ts";
 import { httpTransport, type Transport } from "../lib/transport.ts";
-import { MAX_REPORT_BYTES, nodeStats, type Task } from "../task/mod.ts";
+import { MAX_REPORT_BYTES, nodeStats, State, type Task } from "../task/mod.ts";
 import type { NodeAgent } from "./agent.ts";
 
 export interface ManagerLinkOptions {
@@ -68,6 +68,7 @@ export class ManagerLink {
   readonly #closing = new AbortController();
   #unsent = new Map<string, Task>();
   #sending: Promise<void> | null = null;
+  #flushSoon = false;
   #loop: Promise<void> | null = null;
   #reachable = true;
   #holding = false;
@@ -109,10 +110,22 @@ export class ManagerLink {
     return this.#unsent.size;
   }
 
-  /** Queues a task change for the manager and sends it now. */
+  /**
+   * Queues a task change for the manager and sends it at the end of this turn, with the
+   * changes made in it: a batch of starts that end together goes in one request, not in
+   * two (the first alone, then the rest while it was on its way).
+   */
   report(task: Task): void {
+    // A task taken and not yet started has nothing to tell the manager, which placed it:
+    // its next change (Running, Failed, an image pull's progress) will, with a newer revision.
+    if (task.State === State.Scheduled && !task.Progress && !this.#unsent.has(task.ID)) return;
     this.#unsent.set(task.ID, task);
-    this.#flush();
+    if (this.#flushSoon) return;
+    this.#flushSoon = true;
+    this.#clock.sleep(0).then(() => {
+      this.#flushSoon = false;
+      this.#flush();
+    });
   }
 
   async #post(path: string, body: string, timeoutMs = 5_000): Promise<string> {

@@ -73,3 +73,45 @@ Deno.test("a batch the manager refuses is split until only the bad report is dro
     await link.close();
   }
 });
+
+Deno.test("changes made in one turn go in one request, and a task only taken is not reported", async () => {
+  const requests: string[][] = [];
+  const manager = new Hono();
+  manager.post("/nodes", (c) => c.json({ Status: "ready" }));
+  manager.post("/nodes/:name/tasks", async (c) => {
+    requests.push((await c.req.json() as Task[]).map((t) => `${t.Name}:${t.State}`));
+    return c.body(null, 204);
+  });
+  const link = new ManagerLink({
+    managerUrl: "http://manager",
+    advertiseUrl: "http://w1",
+    worker: { name: "w1", stats: fakeStats },
+    heartbeatIntervalMs: 50,
+    transport: (url, init) => Promise.resolve(manager.fetch(new Request(url, init))),
+    log: () => {},
+  });
+  link.start();
+  try {
+    const taken = newTask({ Image: "x", Name: "taken", State: State.Scheduled });
+    link.report(taken);
+    for (let i = 0; i < 10; i++) {
+      link.report(newTask({ Image: "x", Name: `r${i}`, State: State.Running }));
+    }
+    link.report({
+      ...newTask({ Image: "x", Name: "pulling" }),
+      State: State.Scheduled,
+      Progress: "pulling image x",
+    });
+    await waitFor("the reports", () => requests.length > 0 && link.unsent === 0);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(requests.length, 1, JSON.stringify(requests));
+    assert.equal(requests[0].length, 11);
+    assert.ok(
+      !requests[0].includes(`taken:${State.Scheduled}`),
+      "a task only taken is not reported",
+    );
+    assert.ok(requests[0].includes(`pulling:${State.Scheduled}`), "progress is");
+  } finally {
+    await link.close();
+  }
+});

@@ -1,0 +1,40 @@
+/**
+ * Spreading: the nodes a replica may go to are those holding the fewest of its service's
+ * replicas, and E-PVM scores a sample of them that moves with every replica.
+ */
+import assert from "node:assert/strict";
+import { spreadAmong } from "../../manager/spread.ts";
+import type { Node } from "../../task/mod.ts";
+
+const nodes = Array.from({ length: 100 }, (_, i) => ({ Name: `n${i}` }) as Node);
+const names = (list: Node[]) => list.map((n) => n.Name);
+
+Deno.test("only the nodes with the fewest replicas are kept, whatever the sample", () => {
+  // Every node but n7 and n93 holds one replica already.
+  const counts = new Map(nodes.map((n) => [n.Name, n.Name === "n7" || n.Name === "n93" ? 0 : 1]));
+  for (const start of [0, 1, 50, 99, 1234]) {
+    assert.deepEqual(
+      new Set(names(spreadAmong(nodes, counts, "", nodes, start, 32))),
+      new Set(["n7", "n93"]),
+    );
+  }
+});
+
+Deno.test("the sample takes `limit` of the kept nodes from its start on, wrapping", () => {
+  const counts = new Map<string, number>();
+  const sample = names(spreadAmong(nodes, counts, "", nodes, 90, 32));
+  assert.equal(sample.length, 32);
+  const expected = [
+    ...Array.from({ length: 10 }, (_, i) => `n${90 + i}`),
+    ...Array.from({ length: 22 }, (_, i) => `n${i}`),
+  ];
+  assert.deepEqual(new Set(sample), new Set(expected));
+  assert.deepEqual(names(spreadAmong(nodes, counts, "", nodes, 10, 3)), ["n10", "n11", "n12"]);
+  assert.equal(spreadAmong(nodes, counts, "", nodes).length, 100, "no limit: all of them");
+});
+
+Deno.test("a spread label counts replicas per value first", () => {
+  const zoned = nodes.slice(0, 4).map((n, i) => ({ ...n, Labels: { zone: i < 2 ? "a" : "b" } }));
+  const counts = new Map([["n0", 1]]);
+  assert.deepEqual(names(spreadAmong(zoned, counts, "zone", zoned, 0, 32)), ["n2", "n3"]);
+});
