@@ -79,7 +79,6 @@ const COMMITS_IN_FLIGHT = 1;
 
 export class TaskBook {
   readonly #tasks = new Map<string, Task>();
-  readonly #versions = new Map<string, string>();
   readonly #desired = new Map<string, Desired>();
   readonly #stories = new Map<string, Story>();
   /** Task IDs by the node they are placed on. */
@@ -141,12 +140,11 @@ export class TaskBook {
       entries = await this.#taskStore.list();
     }
     entries.sort((a, b) => a.value.Task.CreateTime.localeCompare(b.value.Task.CreateTime));
-    for (const { key, value, version } of entries) {
+    for (const { key, value } of entries) {
       const task = value.Task;
       // Records from before placements and revisions existed start at 0.
       this.#put({ ...task, Placement: task.Placement ?? 0, Revision: task.Revision ?? 0 });
       this.#stories.set(key, { History: value.History, Earlier: value.Earlier });
-      this.#versions.set(key, version);
     }
     return [...this.#tasks.values()];
   }
@@ -231,8 +229,8 @@ export class TaskBook {
       // No desired record: a task without one is wanted running.
       const story = told(undefined, historyEvent(this.#clock, task.State, task.Node, message));
       const writes: Write[] = [{ store: TASKS, key: task.ID, value: { Task: task, ...story } }];
-      const version = await this.#commit(`save task ${task.ID}`, writes);
-      this.#apply(null, task, "run", version, message, story);
+      await this.#commit(`save task ${task.ID}`, writes);
+      this.#apply(null, task, "run", message, story);
       return task;
     });
   }
@@ -266,8 +264,8 @@ export class TaskBook {
       if (edit.desired && edit.desired !== desired) {
         writes.push({ store: DESIRED, key: id, value: edit.desired });
       }
-      const version = await this.#commit(`save task ${id}`, writes);
-      this.#apply(current, edit.task, edit.desired ?? desired, version, message, story);
+      await this.#commit(`save task ${id}`, writes);
+      this.#apply(current, edit.task, edit.desired ?? desired, message, story);
       return edit.task;
     });
   }
@@ -326,7 +324,6 @@ export class TaskBook {
       if (ids?.size === 0) this.#byNode.delete(task.Node);
     }
     this.#tasks.delete(id);
-    this.#versions.delete(id);
     this.#desired.delete(id);
     this.#stories.delete(id);
   }
@@ -335,12 +332,10 @@ export class TaskBook {
     before: Task | null,
     task: Task,
     desired: Desired,
-    version: string,
     message: string,
     story: Story,
   ) {
     this.#put(task);
-    this.#versions.set(task.ID, version);
     if (desired === "run") this.#desired.delete(task.ID);
     else this.#desired.set(task.ID, desired);
     this.#stories.set(task.ID, story);

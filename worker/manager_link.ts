@@ -68,7 +68,8 @@ export class ManagerLink {
   readonly #closing = new AbortController();
   #unsent = new Map<string, Task>();
   #sending: Promise<void> | null = null;
-  #flushSoon = false;
+  /** The flush at the end of this turn, once a change is queued in it. */
+  #soon: Promise<void> | null = null;
   #loop: Promise<void> | null = null;
   #reachable = true;
   #holding = false;
@@ -102,6 +103,7 @@ export class ManagerLink {
   async close(): Promise<void> {
     this.#closing.abort();
     await this.#loop;
+    await this.#soon; // the changes of the last turn go out too
     await this.#sending;
   }
 
@@ -120,10 +122,8 @@ export class ManagerLink {
     // its next change (Running, Failed, an image pull's progress) will, with a newer revision.
     if (task.State === State.Scheduled && !task.Progress && !this.#unsent.has(task.ID)) return;
     this.#unsent.set(task.ID, task);
-    if (this.#flushSoon) return;
-    this.#flushSoon = true;
-    this.#clock.sleep(0).then(() => {
-      this.#flushSoon = false;
+    this.#soon ??= this.#clock.sleep(0).then(() => {
+      this.#soon = null;
       this.#flush();
     });
   }

@@ -24,6 +24,20 @@ function fakeStats() {
   } as any);
 }
 
+/** A started link of worker `w1` to `manager`, an app called in process. */
+function linkTo(manager: Hono, log: (line: string) => void = () => {}): ManagerLink {
+  const link = new ManagerLink({
+    managerUrl: "http://manager",
+    advertiseUrl: "http://w1",
+    worker: { name: "w1", stats: fakeStats },
+    heartbeatIntervalMs: 50,
+    transport: (url, init) => Promise.resolve(manager.fetch(new Request(url, init))),
+    log,
+  });
+  link.start();
+  return link;
+}
+
 Deno.test("a batch the manager refuses is split until only the bad report is dropped, with a log line", async () => {
   // A manager with a smaller body limit than the link expects, that refuses one report.
   const received = new Map<string, Task>();
@@ -42,15 +56,7 @@ Deno.test("a batch the manager refuses is split until only the bad report is dro
     },
   );
   const logs: string[] = [];
-  const link = new ManagerLink({
-    managerUrl: "http://manager",
-    advertiseUrl: "http://w1",
-    worker: { name: "w1", stats: fakeStats },
-    heartbeatIntervalMs: 50,
-    transport: (url, init) => Promise.resolve(manager.fetch(new Request(url, init))),
-    log: (line) => logs.push(line),
-  });
-  link.start();
+  const link = linkTo(manager, (line) => logs.push(line));
   try {
     const tasks = Array.from({ length: 60 }, (_, i) =>
       newTask({
@@ -82,15 +88,7 @@ Deno.test("changes made in one turn go in one request, and a task only taken is 
     requests.push((await c.req.json() as Task[]).map((t) => `${t.Name}:${t.State}`));
     return c.body(null, 204);
   });
-  const link = new ManagerLink({
-    managerUrl: "http://manager",
-    advertiseUrl: "http://w1",
-    worker: { name: "w1", stats: fakeStats },
-    heartbeatIntervalMs: 50,
-    transport: (url, init) => Promise.resolve(manager.fetch(new Request(url, init))),
-    log: () => {},
-  });
-  link.start();
+  const link = linkTo(manager);
   try {
     const taken = newTask({ Image: "x", Name: "taken", State: State.Scheduled });
     link.report(taken);
