@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# The V8 flags every way of starting cube passes (deno.json's tasks too): see README, Configuration.
+# The V8 flags every way of starting cube passes (deno.json's tasks too): see README, "Getting the `cube` command".
 exec deno run -A --v8-flags=--max-semi-space-size=8,--heap-growing-percent=40 main.ts "${@:-dev}"
