@@ -7,6 +7,7 @@
 
 import { sleep } from "../lib/async.ts";
 import { fetchFailure, messageIn } from "../lib/errors.ts";
+import { ndjson } from "../lib/ndjson.ts";
 import { urlList } from "../lib/url_list.ts";
 import type { TokenInfo } from "../security/mod.ts";
 import type {
@@ -278,13 +279,7 @@ export class ManagerClient implements Disposable {
     if (!response.ok || !response.body) {
       throw new CliError(messageOf(await response.text(), response.status));
     }
-    let text = "";
-    for await (const chunk of response.body.pipeThrough(new TextDecoderStream())) {
-      text += chunk;
-      const lines = text.split("\n");
-      text = lines.pop()!;
-      for (const line of lines) if (line.trim()) yield JSON.parse(line);
-    }
+    yield* ndjson<ClusterEvent | StreamNotice>(response.body);
   }
 
   async logs(

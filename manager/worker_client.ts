@@ -6,6 +6,7 @@
  */
 
 import { CubeError, fetchFailure, messageIn } from "../lib/errors.ts";
+import { ndjson } from "../lib/ndjson.ts";
 import { httpTransport, type Transport } from "../lib/transport.ts";
 import { State, type Stats, type Task, type TaskEvent } from "../task/mod.ts";
 
@@ -110,13 +111,7 @@ export class WorkerClient {
    */
   async *events(signal: AbortSignal): AsyncGenerator<Task> {
     const response = await this.#stream("/events", signal, [404]);
-    let text = "";
-    for await (const chunk of response.body!.pipeThrough(new TextDecoderStream())) {
-      text += chunk;
-      const lines = text.split("\n");
-      text = lines.pop()!;
-      for (const line of lines) if (line.trim()) yield JSON.parse(line) as Task;
-    }
+    yield* ndjson<Task>(response.body!);
   }
 
   /**

@@ -20,7 +20,8 @@ import {
 } from "../../testing/docker.ts";
 import { type CubeProcess, spawnCube } from "../../testing/process.ts";
 import { freePort, tempDir, waitFor } from "../../testing/wait.ts";
-import { State } from "../../task/mod.ts";
+import { ndjson } from "../../lib/ndjson.ts";
+import { type ClusterEvent, State } from "../../task/mod.ts";
 import { ms, pool, ratio, type Section, summarize, verdict } from "../report.ts";
 import { type ManagerProcess, startManagerProcess, submitTask } from "./common.ts";
 
@@ -117,18 +118,12 @@ async function throughCube(n: number, mode: Mode): Promise<Run> {
   const timeout = setTimeout(() => abort.abort(), 120_000);
   try {
     const running = new Set<string>();
-    let buffer = "";
-    const decoder = new TextDecoder();
-    for await (const chunk of stream.body) {
-      buffer += decoder.decode(chunk, { stream: true });
-      const lines = buffer.split("\n");
-      buffer = lines.pop()!;
-      for (const line of lines.filter(Boolean)) {
-        const event = JSON.parse(line);
-        if (event.State === State.Failed) {
-          throw new Error(`task ${event.Task} failed: ${event.Message}`);
-        }
-        if (event.Action === "Running" && submitted.has(event.Task)) running.add(event.Task);
+    for await (const event of ndjson<ClusterEvent>(stream.body)) {
+      if (event.State === State.Failed) {
+        throw new Error(`task ${event.Task} failed: ${event.Message}`);
+      }
+      if (event.Action === "Running" && event.Task && submitted.has(event.Task)) {
+        running.add(event.Task);
       }
       if (running.size >= n) break;
     }

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { systemClock } from "../../lib/clock.ts";
+import { ndjson } from "../../lib/ndjson.ts";
 import { EventLog } from "../../manager/event_log.ts";
 import { createEventRoutes } from "../../manager/event_routes.ts";
 import { KvDatabase } from "../../store/mod.ts";
@@ -20,19 +21,13 @@ async function readUntil(
   done: (events: ClusterEvent[]) => boolean,
 ): Promise<ClusterEvent[]> {
   const events: ClusterEvent[] = [];
-  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  try {
-    while (!done(events)) {
-      const { value, done: over } = await reader.read();
-      if (over) break;
-      text += value;
-      const lines = text.split("\n");
-      text = lines.pop()!;
-      for (const line of lines) if (line.trim()) events.push(JSON.parse(line));
-    }
-  } finally {
-    await reader.cancel();
+  if (done(events)) {
+    await response.body?.cancel();
+    return events;
+  }
+  for await (const event of ndjson<ClusterEvent>(response.body!)) {
+    events.push(event);
+    if (done(events)) break;
   }
   return events;
 }
