@@ -62,7 +62,7 @@ export type ChangeObserver = (before: Task | null, after: Task | null, message: 
 interface Queued {
   writes: Write[];
   bytes: number;
-  done: (result: { version: string | null } | { error: unknown }) => void;
+  done: (result: { version: string } | { error: unknown }) => void;
 }
 
 const TASKS = "tasks";
@@ -386,7 +386,7 @@ export class TaskBook {
           writes,
           // 512 for the keys and the other writes of the change.
           bytes: serializedSize(writes[0].value) + 512,
-          done: (result) => "error" in result ? reject(result.error) : resolve(result.version!),
+          done: (result) => "error" in result ? reject(result.error) : resolve(result.version),
         });
         // Kicked after this turn, so every change asked for in it shares the commit.
         if (!this.#kickPending) {
