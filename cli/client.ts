@@ -19,6 +19,7 @@ import type {
   Task,
   TaskHistoryEvent,
 } from "../task/mod.ts";
+import { trustingClient } from "../lib/transport.ts";
 
 /** A failure the CLI reports as one line and a non-zero exit. */
 export class CliError extends Error {
@@ -50,7 +51,7 @@ export class ManagerClient implements Disposable {
     this.#urls = urlList(manager);
     if (this.#urls.length === 0) throw new CliError(`invalid manager URL "${manager}"`);
     this.#token = token;
-    this.#client = caPem ? Deno.createHttpClient({ caCerts: [caPem] }) : undefined;
+    this.#client = caPem ? trustingClient(caPem) : undefined;
   }
 
   /** The manager the last call went to. */

@@ -60,6 +60,10 @@ export function guard(options: GuardOptions): Guard {
       client.close();
       return;
     }
+    // No Nagle on either side: a relay writes what it read as it reads it, so an answer
+    // often leaves as two small writes, and the second waited for the peer's delayed ACK:
+    // 40 ms added to every request with a body (a batch of tasks took 44 ms, not 0.3).
+    for (const conn of [client, upstream] as Deno.TcpConn[]) conn.setNoDelay?.(true);
     let lastByte = Date.now();
     /** When the client started a request the server has not answered yet; 0: none. */
     let waitingSince = 0;

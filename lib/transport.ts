@@ -15,6 +15,23 @@ export const httpTransport: Transport = (url, init, timeoutMs) =>
   });
 
 /**
+ * An HTTP client that trusts `caPem` (cube's cluster CA). HTTP/1.1 unless `multiplex`:
+ * Deno's fetch over HTTP/2, which servers offer over TLS, held every request with a body
+ * of 2 KB or more for 44 ms, the delayed-ACK time (a task's report, a batch, a submit:
+ * 0.3 ms over HTTP/1.1, and with curl over HTTP/2), and its reused HTTP/2 connections can
+ * stall (denoland/deno#21749). A caller that makes many calls to one peer at once (the
+ * manager to a worker: a stop per task, ten thousand when a service scales to 0; the
+ * simulated fleet: a thousand nodes on one port) multiplexes them over one HTTP/2
+ * connection rather than open a connection per call, and pays that delay on its bodies.
+ * Close it when done.
+ */
+export function trustingClient(caPem: string, { multiplex = false } = {}): Deno.HttpClient {
+  return Deno.createHttpClient(
+    multiplex ? { caCerts: [caPem] } : { caCerts: [caPem], http2: false },
+  );
+}
+
+/**
  * `fetch` through `client` (one connection pool, trusting its CAs), sending
  * `Authorization: Bearer <credential>` unless a call sets its own.
  */

@@ -18,6 +18,7 @@ import { createManagerApp, type Manager } from "../manager/mod.ts";
 import { type ClusterView, createFollowerApp, soleManager } from "../manager/follower_app.ts";
 import { Authority, type AuthorityRecord, type TokenRecord, Tokens } from "../security/mod.ts";
 import { type Database, type EtcdDatabase, EtcdElection, type Term } from "../store/mod.ts";
+import { trustingClient } from "../lib/transport.ts";
 
 export interface ManagerRole extends Handler {
   /** Campaigns (with several managers); call once this manager's URL is known. */
@@ -67,7 +68,7 @@ export function leadOnEtcd(options: {
   ttlSeconds?: number;
   log?: (message: string) => void;
 }): ManagerRole {
-  const client = Deno.createHttpClient({ caCerts: [options.caPem] });
+  const client = trustingClient(options.caPem);
   let election: EtcdElection | null = null;
   let current: { manager: Manager; app: Hono } | null = null;
   const cluster: ClusterView = {

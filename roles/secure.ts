@@ -5,7 +5,7 @@
  * @module
  */
 
-import { clientTransport, type Transport } from "../lib/transport.ts";
+import { clientTransport, type Transport, trustingClient } from "../lib/transport.ts";
 import { Authority, type AuthorityRecord, type TokenRecord, Tokens } from "../security/mod.ts";
 import type { Database } from "../store/mod.ts";
 import { systemClock } from "../lib/clock.ts";
@@ -32,12 +32,16 @@ export function certificateNames(host: string, advertise?: string): string[] {
   return [...names];
 }
 
-/** A transport that trusts `caPem` only, keeping connections alive; close it when done. */
+/**
+ * A transport that trusts `caPem` only, keeping connections alive; close it when done.
+ * `multiplex`: many calls to one peer at once share an HTTP/2 connection (`trustingClient`).
+ */
 export function verifiedTransport(
   caPem: string,
   credential?: string,
+  options: { multiplex?: boolean } = {},
 ): { transport: Transport; close(): void } {
-  const client = Deno.createHttpClient({ caCerts: [caPem] });
+  const client = trustingClient(caPem, options);
   return { transport: clientTransport(client, credential), close: () => client.close() };
 }
 

@@ -131,7 +131,8 @@ export async function startManager(settings: ManagerSettings): Promise<StartedMa
     certificateNames(settings.host, settings.advertise),
   );
   // Workers are called over HTTPS, trusting the node CA only.
-  const workers = verifiedTransport(authority.nodeCaPem);
+  // Calls to a worker come many at once (a stop per task): one HTTP/2 connection each.
+  const workers = verifiedTransport(authority.nodeCaPem, undefined, { multiplex: true });
   let url = "";
   const managerOn = (store: Database) =>
     new Manager({

@@ -20,6 +20,7 @@ import { CubeError, errorMessage, fetchFailure, messageIn } from "../lib/errors.
 import { writePrivateFile } from "../lib/files.ts";
 import { caDigest, createCsr } from "./ca.ts";
 import { parseJoinToken } from "./join_token.ts";
+import { trustingClient } from "../lib/transport.ts";
 
 /** What a joined worker keeps in its state directory (mode 0600). */
 export interface NodeIdentity {
@@ -159,7 +160,7 @@ export async function joinCluster(options: {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const caPem = options.caPem ?? await verifiedCa(manager, options.joinToken, timeoutMs);
   const csr = options.names ? await createCsr(options.name, options.names) : null;
-  const client = Deno.createHttpClient({ caCerts: [caPem] });
+  const client = trustingClient(caPem);
   try {
     let response: Response;
     try {

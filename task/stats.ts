@@ -56,9 +56,12 @@ export interface Stats {
   // --- cube's figures, in plain units -----------------------------------------------
   /** Logical CPUs. */
   CpuCores: number;
-  /** Busy share of all cores over the last sampling interval, 0..1. */
+  /**
+   * Busy share of all cores, 0..1, averaged like a load average: recent intervals weigh
+   * most, with a time constant of 10 s, from idle when the worker started.
+   */
   CpuUsage: number;
-  /** The interval CpuUsage was measured over, in milliseconds. */
+  /** How long CpuUsage has been measuring (since the worker's first reading), in ms. */
   CpuUsageIntervalMs: number;
   MemoryTotalBytes: number;
   MemoryAvailableBytes: number;

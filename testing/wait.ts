@@ -1,3 +1,5 @@
+import { trustingClient } from "../lib/transport.ts";
+
 /** Polls `probe` until it returns a value other than undefined/false, or fails with `what`. */
 export async function waitFor<T>(
   what: string,
@@ -44,7 +46,7 @@ const trusted = new Map<string, { client: Deno.HttpClient; token?: string }>();
  */
 export function trust(url: string, options: { caPem: string; token?: string }): Disposable {
   const origin = new URL(url).origin;
-  const client = Deno.createHttpClient({ caCerts: [options.caPem] });
+  const client = trustingClient(options.caPem);
   trusted.get(origin)?.client.close();
   trusted.set(origin, { client, token: options.token });
   return {

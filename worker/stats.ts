@@ -92,46 +92,72 @@ export function cpuUsage(before: CpuStat, after: CpuStat): number {
 }
 
 /**
- * Keeps the CPU samples of the last two seconds so that each reading measures usage over
- * a real interval (at least 250 ms, about 2 s once warm). No timers: a reading compares
- * with the oldest sample kept, and the very first waits out a short interval itself.
+ * The average after an interval of `elapsedMs` that was `busy` (0..1): the older average
+ * keeps the weight `e^(-elapsed/τ)`, so a reading every second or every minute gives the
+ * same figure for the same load.
+ */
+export function foldUsage(
+  average: number,
+  busy: number,
+  elapsedMs: number,
+  timeConstantMs: number,
+): number {
+  return average + -Math.expm1(-elapsedMs / timeConstantMs) * (busy - average);
+}
+
+/**
+ * Measures CPU usage as a load average does: the busy share of each interval between two
+ * readings is folded into an average that forgets with a time constant of 10 s, starting
+ * from idle when the worker starts. No timers: each reading takes a sample (the very first
+ * waits out a short interval itself).
+ *
+ * Why not the last interval alone: schedulers compare nodes by this figure. Workers
+ * sharing a machine read it at different moments, and over a second or two, during a
+ * burst of starts, the same machine read 0.14 on one worker and 0.72 on the next, so
+ * E-PVM sent 11 of 20 tasks to one node, 9 to another and none to the third. Averaged
+ * like this, a moment's spike moves the figure a little and lasting load moves it fully
+ * within half a minute.
  */
 export class StatsCollector {
-  /** Recent samples, oldest first: usage is measured from the oldest to the newest. */
-  #samples: { stat: CpuStat; at: number }[] = [];
+  #last: { stat: CpuStat; at: number } | null = null;
+  #started = 0;
   #usage = 0;
-  #intervalMs = 0;
   readonly #minIntervalMs: number;
-  readonly #windowMs: number;
+  readonly #timeConstantMs: number;
   readonly #diskPath: string;
 
-  constructor(options: { minIntervalMs?: number; windowMs?: number; diskPath?: string } = {}) {
+  constructor(
+    options: { minIntervalMs?: number; timeConstantMs?: number; diskPath?: string } = {},
+  ) {
     this.#minIntervalMs = options.minIntervalMs ?? 250;
-    // Over 2 s rather than between two heartbeats: workers sharing a machine then see the
-    // same load, and a moment's spike does not decide a placement.
-    this.#windowMs = options.windowMs ?? 2_000;
+    this.#timeConstantMs = options.timeConstantMs ?? 10_000;
     this.#diskPath = options.diskPath ?? "/";
   }
 
   async #sampleCpu(): Promise<CpuStat> {
-    let now = await readCpuStat();
-    let at = performance.now();
-    if (this.#samples.length === 0) {
-      this.#samples.push({ stat: now, at });
+    if (this.#last === null) {
+      this.#started = performance.now();
+      this.#last = { stat: await readCpuStat(), at: this.#started };
       await new Promise((r) => setTimeout(r, this.#minIntervalMs));
-      now = await readCpuStat();
-      at = performance.now();
     }
-    this.#samples.push({ stat: now, at });
-    while (this.#samples.length > 2 && at - this.#samples[1].at >= this.#windowMs) {
-      this.#samples.shift();
-    }
-    const first = this.#samples[0];
-    if (at - first.at >= this.#minIntervalMs) {
-      this.#usage = cpuUsage(first.stat, now);
-      this.#intervalMs = Math.round(at - first.at);
-    } else this.#samples.pop(); // too close to the last: keep the sample that is older
+    const now = await readCpuStat();
+    const at = performance.now();
+    const elapsed = at - this.#last.at;
+    // Too close to the last reading to measure: the average stands.
+    if (elapsed < this.#minIntervalMs) return now;
+    this.#usage = foldUsage(
+      this.#usage,
+      cpuUsage(this.#last.stat, now),
+      elapsed,
+      this.#timeConstantMs,
+    );
+    this.#last = { stat: now, at };
     return now;
+  }
+
+  /** How long the average has been measuring, in ms. */
+  get #measuredMs(): number {
+    return this.#last ? Math.round(this.#last.at - this.#started) : 0;
   }
 
   async read(taskCount: number): Promise<Stats> {
@@ -149,7 +175,7 @@ export class StatsCollector {
       TaskCount: taskCount,
       CpuCores: navigator.hardwareConcurrency,
       CpuUsage: this.#usage,
-      CpuUsageIntervalMs: this.#intervalMs,
+      CpuUsageIntervalMs: this.#measuredMs,
       MemoryTotalBytes: mem.mem_total * 1024,
       MemoryAvailableBytes: mem.mem_available * 1024,
       DiskTotalBytes: disk.all,

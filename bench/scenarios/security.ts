@@ -17,6 +17,7 @@ import { startFleet } from "../../sim/mod.ts";
 import { KvDatabase } from "../../store/mod.ts";
 import { testManagerSettings } from "../../testing/cluster.ts";
 import { tempDir, waitFor } from "../../testing/wait.ts";
+import { trustingClient } from "../../lib/transport.ts";
 import { ms, ratio, type Section, summarize } from "../report.ts";
 import { type Load, load } from "./api.ts";
 
@@ -53,7 +54,7 @@ async function secureVariant(dir: string): Promise<Variant> {
   const started = await startManager(
     testManagerSettings(dir, { heartbeatInterval: 1, nodeTimeout: 5 }),
   );
-  const client = Deno.createHttpClient({ caCerts: [started.caPem] });
+  const client = trustingClient(started.caPem);
   const authorization = `Bearer ${started.adminToken}`;
   return {
     url: started.url,

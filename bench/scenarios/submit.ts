@@ -22,7 +22,8 @@ import { type CubeProcess, spawnCube } from "../../testing/process.ts";
 import { freePort, tempDir, waitFor } from "../../testing/wait.ts";
 import { ndjson } from "../../lib/ndjson.ts";
 import { type ClusterEvent, State } from "../../task/mod.ts";
-import { ms, pool, ratio, type Section, summarize, verdict } from "../report.ts";
+import { ms, pool, type Section, summarize, verdict } from "../report.ts";
+import { cpuUsage, readCpuStat } from "../../worker/stats.ts";
 import { type ManagerProcess, startManagerProcess, submitTask } from "./common.ts";
 
 const WORKERS = 3;
@@ -30,10 +31,13 @@ const PER_WORKER = 8;
 const CONCURRENCY = WORKERS * PER_WORKER;
 /** A pinned tag: with the default pull policy a local copy of it is used as it is. */
 const IMAGE = `${SLEEP_IMAGE}:bench`;
-/** Runs of each path at N ≥ 20: the median one is reported. */
-const REPEATS = 3;
+/** Rounds of the three paths at N = 20 to 50, and above. */
+const REPEATS = 5;
+const REPEATS_LARGE = 3;
 
 type Mode = "joined" | "static";
+type Path = "docker" | Mode;
+const PATHS: Path[] = ["docker", "joined", "static"];
 
 interface Run {
   totalMs: number;
@@ -171,25 +175,47 @@ async function throughDocker(n: number): Promise<Run> {
   }
 }
 
+/**
+ * Waits until the machine is quiet (under 10% CPU busy over a quarter second, or 5 s at
+ * most) before a run: a run must not pay for the cleanup of the one before it (removed
+ * containers, exiting processes), whichever path that was.
+ */
+async function quiet(): Promise<void> {
+  const deadline = performance.now() + 5_000;
+  while (performance.now() < deadline) {
+    const before = await readCpuStat();
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    if (cpuUsage(before, await readCpuStat()) < 0.10) return;
+  }
+}
+
+/** The middle value (of an odd count; the upper middle of an even one). */
+function median(values: number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+}
+
 export async function submitToRunning({ sizes }: { sizes: number[] }): Promise<Section> {
   const rows: (string | number)[][] = [];
   const notes: string[] = [];
   await engine.getImage(SLEEP_IMAGE).tag({ repo: SLEEP_IMAGE, tag: "bench" });
   try {
     for (const n of sizes) {
-      // Three rounds (docker, joined, static, one after the other): one run of either side
-      // moves by ±10% on two shared cores, the engine's own floor included. The rows show
-      // each path's median run. (`--quick` sizes run once.)
-      const rounds = n >= 20 ? REPEATS : 1;
-      const runs: Record<"docker" | Mode, Run[]> = { docker: [], joined: [], static: [] };
+      // Rounds of the three paths: one run of either side moves by ±10% on two shared
+      // cores, the engine's own floor included, and the machine's speed drifts over
+      // minutes. So each round runs the three paths back to back, in an order that
+      // rotates (none always follows the same one), and cube's ratio is the median of its
+      // rounds' ratios to that round's direct run. (`--quick` sizes run once.)
+      const rounds = n < 20 ? 1 : n <= 50 ? REPEATS : REPEATS_LARGE;
+      const runs: Record<Path, Run[]> = { docker: [], joined: [], static: [] };
       for (let i = 0; i < rounds; i++) {
-        runs.docker.push(await throughDocker(n));
-        for (const mode of ["joined", "static"] as const) {
-          runs[mode].push(await throughCube(n, mode));
+        for (let k = 0; k < PATHS.length; k++) {
+          const path = PATHS[(i + k) % PATHS.length];
+          await quiet();
+          runs[path].push(path === "docker" ? await throughDocker(n) : await throughCube(n, path));
         }
       }
       const direct = medianRun(runs.docker);
-      const row = (path: string, run: Run) => {
+      const row = (path: string, run: Run, ratio: number) => {
         const summary = summarize(run.latencies);
         return [
           `${path}, N=${n}`,
@@ -197,24 +223,21 @@ export async function submitToRunning({ sizes }: { sizes: number[] }): Promise<S
           ms(summary.p50),
           ms(summary.p95),
           ms(summary.max),
-          ratio(run.totalMs, direct.totalMs),
+          `${ratio.toFixed(2)}x`,
         ];
       };
-      rows.push(row("docker API", direct));
+      rows.push(row("docker API", direct, 1));
       for (const mode of ["joined", "static"] as const) {
-        const cube = medianRun(runs[mode]);
-        rows.push(row(`cube ${mode}`, cube));
+        const ratios = runs[mode].map((run, i) => run.totalMs / runs.docker[i].totalMs);
+        const paired = median(ratios);
+        rows.push(row(`cube ${mode}`, medianRun(runs[mode]), paired));
         if (n >= 20) {
           notes.push(
-            `N=${n} ${mode}: cube/direct ${ratio(cube.totalMs, direct.totalMs)}, target <= 1.10x: ${
-              verdict(cube.totalMs / direct.totalMs, 1.10)
-            }${
-              rounds > 1
-                ? ` (each side's runs: ${runs[mode].map((r) => ms(r.totalMs)).join(", ")} vs ${
-                  runs.docker.map((r) => ms(r.totalMs)).join(", ")
-                })`
-                : ""
-            }`,
+            `N=${n} ${mode}: cube/direct ${paired.toFixed(2)}x, target <= 1.10x: ${
+              verdict(paired, 1.10)
+            } (rounds: ${
+              runs[mode].map((r, i) => `${ms(r.totalMs)}/${ms(runs.docker[i].totalMs)}`).join(", ")
+            })`,
           );
         }
       }
@@ -228,7 +251,9 @@ export async function submitToRunning({ sizes }: { sizes: number[] }): Promise<S
     rows,
     notes: [
       ...notes,
-      `${REPEATS} rounds of the three paths (N >= 20), each row the path's median run`,
+      `${REPEATS} rounds of the three paths at N = 20 to 50, ${REPEATS_LARGE} above, in a rotating order,`,
+      "  each after the machine is quiet; each row the path's median run; ratio: the median of",
+      "  the rounds' cube/direct ratios (rounds: cube/direct totals, round by round)",
       "cube: a manager and 3 workers as processes with default settings; joined (HTTPS, tokens)",
       "  or static (--workers, open HTTP on loopback); POST /tasks until the manager's event stream",
       "  has told of all Running; per task: submit to Running in the manager's history;",
