@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { listen } from "../../http/serve.ts";
-const trustingClient = (c: string) => Deno.createHttpClient({ caCerts: [c] });
+import { trustingClient } from "../../lib/transport.ts";
 import { createCa, issueServerCert } from "../../security/ca.ts";
 
 const echoCount = {
