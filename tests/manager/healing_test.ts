@@ -258,6 +258,34 @@ Deno.test("a listed worker's changes reach the manager through its event stream,
   }
 });
 
+Deno.test("a listed worker whose event stream is followed is polled for stats, not for all its tasks", async () => {
+  await using dir = await tempDir();
+  const name = uniqueName("quiet");
+  const worker = await startWorker(testWorkerSettings(name, dir.path));
+  try {
+    // Polled every 0.2 s; the safety net reads the task list every 10 s.
+    await using cluster = await startCluster({ manager: { workers: [worker.url] } });
+    await waitFor("the worker to be ready", async () => {
+      const { body } = await request(`${cluster.url}/nodes`);
+      return body.some((n: { Status: string }) => n.Status === "ready");
+    });
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const metrics = await (await fetch(`${worker.url}/metrics`)).text();
+    const calls = (route: string) =>
+      [...metrics.matchAll(
+        new RegExp(
+          `^cube_http_request_duration_seconds_count\\{[^}]*route="${route}"[^}]*method="GET"[^}]*\\} (\\d+)`,
+          "gm",
+        ),
+      )].reduce((sum, m) => sum + Number(m[1]), 0);
+    assert.ok(calls("/stats") >= 8, `polled ${calls("/stats")} times`);
+    assert.ok(calls("/tasks") <= 3, `its task list read ${calls("/tasks")} times`);
+  } finally {
+    await worker.close();
+    await removeContainersOf(name);
+  }
+});
+
 Deno.test("a worker both listed with --workers and joined with --manager is one node, and its tasks keep running", async () => {
   // Finding 7: it appeared as two nodes (its address and its name) and the manager
   // stopped every task on it as a "stale copy" of itself, over and over.
