@@ -15,9 +15,9 @@
  * - The book computes the CPU term from the same load before and after placement, so it
  *   cancels to 0 and only memory counts. Here r_cpu is the task's own request.
  * - u_i adds what cube has promised on the node (allocated / capacity) to what the node
- *   measures (CPU usage over an interval; memory not available). Cube's own running tasks
- *   are thus counted twice, which errs towards spreading; what cube did not place (other
- *   load on a shared machine) is still seen.
+ *   measures (CPU usage averaged like a load average; memory not available). Cube's own
+ *   running tasks are thus counted twice, which errs towards spreading; what cube did not
+ *   place (other load on a shared machine) is still seen.
  * - A task that requests nothing is scored as if it asked for 0.1 core and 64 MiB (like
  *   Nomad's defaults), and every task already on a node adds that much to u_i as its
  *   baseline, so tasks without requests still spread instead of tying at cost 0 (where

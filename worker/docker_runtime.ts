@@ -277,13 +277,37 @@ export class DockerRuntime {
     }
   }
 
-  /** Creates and starts the task's container, labelled as this worker's. */
-  /** `progress` hears what a user waiting for the start wants to know (a pull begins). */
+  /**
+   * Creates and starts the task's container, labelled as this worker's, then inspects it.
+   * `progress` hears what a user waiting for the start wants to know (a pull begins).
+   * `slot` holds the engine's part, the image check or pull, the create and the start, so a
+   * worker bounds how many of those run at once; the inspect after the start does not need
+   * one (holding it there kept the next start waiting).
+   */
   async start(
     task: Task,
     worker: string,
     progress: (message: string) => void = () => {},
+    slot: <T>(job: () => Promise<T>) => Promise<T> = (job) => job(),
   ): Promise<StartedContainer> {
+    const { container, name, warning } = await slot(() =>
+      this.#createAndStart(task, worker, progress)
+    );
+    const state = await this.inspect(container.id);
+    return {
+      containerId: container.id,
+      name,
+      hostPorts: state?.hostPorts ?? {},
+      startTime: state?.startedAt ?? new Date().toISOString(),
+      warnings: warning ? [warning] : [],
+    };
+  }
+
+  async #createAndStart(
+    task: Task,
+    worker: string,
+    progress: (message: string) => void,
+  ): Promise<{ container: Docker.Container; name: string; warning: string | null }> {
     let since = performance.now();
     const phase = (name: "image" | "create" | "start") => {
       const now = performance.now();
@@ -347,14 +371,7 @@ export class DockerRuntime {
         `Cannot start task "${task.Name || task.ID}": ${dockerMessage(error)}`,
       );
     }
-    const state = await this.inspect(container.id);
-    return {
-      containerId: container.id,
-      name,
-      hostPorts: state?.hostPorts ?? {},
-      startTime: state?.startedAt ?? new Date().toISOString(),
-      warnings: warning ? [warning] : [],
-    };
+    return { container, name, warning };
   }
 
   /** The container's state, or null when it no longer exists. */

@@ -315,7 +315,7 @@ export class Worker implements NodeAgent {
     const task = this.records.get(id);
     if (task) {
       if (intent.value.State === State.Completed) await this.#stops.run(() => this.#stopNow(task));
-      else await this.#starts.run(() => this.#startNow(task, fresh));
+      else await this.#startNow(task, fresh);
     }
     await this.#intents.deleteIf(id, intent.version);
   }
@@ -362,6 +362,7 @@ export class Worker implements NodeAgent {
         task,
         this.name,
         (message) => this.#progress(task.ID, State.Scheduled, message),
+        (job) => this.#starts.run(job),
       );
       for (const warning of started.warnings) this.#log(`task ${describeTask(task)}: ${warning}`);
       await this.#markRunning(task.ID, {

@@ -1,12 +1,12 @@
 /**
  * Images and the worker's slots, against the real engine: the default pull policy is
  * Kubernetes' (a pinned local tag is used as it is; `latest` or no tag asks the registry
- * first), starts of one image at once share one pull, and stops waiting out their grace
- * period do not hold up starts.
+ * first), starts of one image at once share one pull, stops waiting out their grace
+ * period do not hold up starts, and a start's slot is given back before its inspect.
  */
 import assert from "node:assert/strict";
 import { newTask, State } from "../../task/mod.ts";
-import { docker, SLEEP_IMAGE } from "../../testing/docker.ts";
+import { docker, removeContainersOf, SLEEP_IMAGE, uniqueName } from "../../testing/docker.ts";
 import { startTestWorker } from "../../testing/worker.ts";
 import { request, waitFor } from "../../testing/wait.ts";
 import { DockerRuntime, isLatest } from "../../worker/docker_runtime.ts";
@@ -90,4 +90,35 @@ Deno.test("a stop waiting out its grace period does not hold up a start", async 
   assert.notEqual(stubbornNow.State, State.Completed, "the stop was still waiting when it ran");
   assert.ok(waited < 2_000, `the start waited ${Math.round(waited)} ms`);
   await stopping;
+});
+
+Deno.test("a start holds its slot for the image check, create and start, not for the inspect after", async () => {
+  const runtime = await DockerRuntime.open();
+  const worker = uniqueName("slot");
+  let released = false;
+  let inspectedWhileHeld: boolean | null = null;
+  const inspect = runtime.inspect.bind(runtime);
+  runtime.inspect = (id: string) => {
+    inspectedWhileHeld ??= !released;
+    return inspect(id);
+  };
+  try {
+    const started = await runtime.start(
+      newTask({ Name: "slot", Image: `${SLEEP_IMAGE}` }),
+      worker,
+      undefined,
+      async (job) => {
+        try {
+          return await job();
+        } finally {
+          released = true;
+        }
+      },
+    );
+    assert.equal(inspectedWhileHeld, false, "the inspect ran after the slot was given back");
+    const info = await docker.getContainer(started.containerId).inspect();
+    assert.equal(started.startTime, info.State.StartedAt, "the start time is Docker's");
+  } finally {
+    await removeContainersOf(worker);
+  }
 });
