@@ -46,7 +46,7 @@ import { EventLog } from "./event_log.ts";
 import { ManagerMetrics } from "./metrics.ts";
 import { Sender } from "./sender.ts";
 import { Services } from "./services.ts";
-import { allocate } from "./policy.ts";
+import { NodeLoads } from "./policy.ts";
 import { NodeWatch } from "./node_watch.ts";
 import { foldReport } from "./reports.ts";
 import { TaskBook } from "./task_book.ts";
@@ -127,6 +127,8 @@ export class Manager {
   readonly #watch: NodeWatch;
   readonly #sender: Sender;
   readonly #line: Dispatcher;
+  /** What each node has been promised, kept as tasks change. */
+  readonly #loads = new NodeLoads();
   readonly #static: string[];
   readonly #dispatch: WakeLoop;
   #lastCollect = 0;
@@ -161,6 +163,7 @@ export class Manager {
     });
     this.#log = options.log ?? ((m) => console.log(`[manager] ${m}`));
     this.events = new EventLog(options.db, this.clock, this.#log);
+    this.tasks.observe((before, after) => this.#loads.update(before, after));
     this.tasks.observe((before, after, message) => {
       const task = after ?? before!;
       const moved = !before || !after || before.State !== after.State;
@@ -225,6 +228,7 @@ export class Manager {
     await this.events.load();
     await this.nodes.load(this.#static);
     for (const task of await this.tasks.load()) {
+      this.#loads.update(null, task);
       const desired = this.tasks.desired(task.ID);
       if (desired === "stop" && isActive(task.State)) this.#sender.stop(task);
       else if (task.State === State.Pending) this.#line.add(task.ID);
@@ -264,7 +268,7 @@ export class Manager {
 
   /** Nodes with their allocations and task counts computed from the tasks placed there. */
   listNodes(): Node[] {
-    return allocate(this.nodes.list(), this.tasks.values());
+    return this.#loads.allocate(this.nodes.list());
   }
 
   /** What the manager holds in memory besides the records themselves: bounded by live work. */

@@ -9,6 +9,7 @@
  */
 
 import type { Manager } from "../manager/mod.ts";
+import { NodeLoads } from "../manager/policy.ts";
 import { isActive, isForward, isTerminal, State, stateName, type Task } from "../task/mod.ts";
 import type { SimCluster } from "./cluster.ts";
 import { TIMINGS } from "./cluster.ts";
@@ -141,7 +142,27 @@ export class Checker {
         this.#fail(`${id} is stuck ${stateName(task.State)}: ${task.Error}`);
       }
     }
+    this.#allocations(manager);
     this.#footprint(manager, cluster);
+  }
+
+  /** What each node shows as promised (kept as tasks changed) is what its tasks add up to. */
+  #allocations(manager: Manager): void {
+    const fresh = new NodeLoads();
+    for (const task of manager.tasks.values()) fresh.update(null, task);
+    const expected = new Map(fresh.allocate(manager.nodes.list()).map((n) => [n.Name, n]));
+    for (const node of manager.listNodes()) {
+      const want = expected.get(node.Name)!;
+      const figures = (n: typeof node) =>
+        `${n.TaskCount} tasks, ${n.CpuAllocated} cores, ${n.MemoryAllocated} B, ${n.DiskAllocated} B`;
+      if (figures(node) !== figures(want)) {
+        this.#fail(
+          `node ${node.Name} shows ${figures(node)} allocated; its tasks add up to ${
+            figures(want)
+          }`,
+        );
+      }
+    }
   }
 
   #footprint(manager: Manager, cluster: SimCluster): void {
