@@ -32,7 +32,7 @@ const CONCURRENCY = WORKERS * PER_WORKER;
 /** A pinned tag: with the default pull policy a local copy of it is used as it is. */
 const IMAGE = `${SLEEP_IMAGE}:bench`;
 /** Rounds of the three paths at N = 20 to 50, and above. */
-const REPEATS = 5;
+const REPEATS = 7;
 const REPEATS_LARGE = 3;
 
 type Mode = "joined" | "static";
