@@ -266,7 +266,7 @@ export class Manager {
 
   // --- reading -------------------------------------------------------------------------
 
-  /** Nodes with their allocations and task counts computed from the tasks placed there. */
+  /** Nodes with their allocations and task counts: what the tasks placed there add up to. */
   listNodes(): Node[] {
     return this.#loads.allocate(this.nodes.list());
   }

@@ -325,9 +325,11 @@ export class Worker implements NodeAgent {
    * container yet; only a replay (after a crash, or a retry) looks for one first.
    */
   async #startNow(task: Task, fresh = false): Promise<void> {
+    // A replay's look at the engine takes a start slot too: a worker restarted with 200
+    // tasks to replay must not list them all at once.
     const containers = fresh && task.State === State.Scheduled
       ? []
-      : await this.runtime.list(this.name, task.ID);
+      : await this.#starts.run(() => this.runtime.list(this.name, task.ID));
     if (task.State === State.Running) {
       // Replayed after a crash that came after the start was recorded: its container is
       // the task. Keep it; only true leftovers go.

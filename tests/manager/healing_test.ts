@@ -207,8 +207,8 @@ Deno.test("a static worker with a join token waits to be invited, joins over TLS
       return body[0].Status === "down" ? body[0] : undefined;
     });
     assert.match(down.Error, /no heartbeat for/);
-    const moved = await cluster.task(task.ID);
-    assert.equal(moved.State, State.Pending);
+    // The node is marked down first, then its tasks move (a commit later).
+    const moved = await cluster.waitForState(task.ID, State.Pending);
     assert.match(moved.Error, /waiting for a node|is down/);
   } finally {
     await worker.close();
