@@ -22,7 +22,7 @@ import { type CubeProcess, spawnCube } from "../../testing/process.ts";
 import { freePort, tempDir, waitFor } from "../../testing/wait.ts";
 import { ndjson } from "../../lib/ndjson.ts";
 import { type ClusterEvent, State } from "../../task/mod.ts";
-import { ms, pool, type Section, summarize, verdict } from "../report.ts";
+import { ms, pool, ratio, type Section, summarize, verdict } from "../report.ts";
 import { cpuUsage, readCpuStat } from "../../worker/stats.ts";
 import { type ManagerProcess, startManagerProcess, submitTask } from "./common.ts";
 
@@ -189,11 +189,6 @@ async function quiet(): Promise<void> {
   }
 }
 
-/** The middle value (of an odd count; the upper middle of an even one). */
-function median(values: number[]): number {
-  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-}
-
 export async function submitToRunning({ sizes }: { sizes: number[] }): Promise<Section> {
   const rows: (string | number)[][] = [];
   const notes: string[] = [];
@@ -215,7 +210,7 @@ export async function submitToRunning({ sizes }: { sizes: number[] }): Promise<S
         }
       }
       const direct = medianRun(runs.docker);
-      const row = (path: string, run: Run, ratio: number) => {
+      const row = (path: string, run: Run, cubeOverDirect: number) => {
         const summary = summarize(run.latencies);
         return [
           `${path}, N=${n}`,
@@ -223,17 +218,18 @@ export async function submitToRunning({ sizes }: { sizes: number[] }): Promise<S
           ms(summary.p50),
           ms(summary.p95),
           ms(summary.max),
-          `${ratio.toFixed(2)}x`,
+          ratio(cubeOverDirect, 1),
         ];
       };
       rows.push(row("docker API", direct, 1));
       for (const mode of ["joined", "static"] as const) {
         const ratios = runs[mode].map((run, i) => run.totalMs / runs.docker[i].totalMs);
-        const paired = median(ratios);
+        // The middle ratio (rounds are odd in number: 1, 3 or 7).
+        const paired = summarize(ratios).p50;
         rows.push(row(`cube ${mode}`, medianRun(runs[mode]), paired));
         if (n >= 20) {
           notes.push(
-            `N=${n} ${mode}: cube/direct ${paired.toFixed(2)}x, target <= 1.10x: ${
+            `N=${n} ${mode}: cube/direct ${ratio(paired, 1)}, target <= 1.10x: ${
               verdict(paired, 1.10)
             } (rounds: ${
               runs[mode].map((r, i) => `${ms(r.totalMs)}/${ms(runs.docker[i].totalMs)}`).join(", ")
