@@ -302,8 +302,28 @@ export class Manager {
     if (event.State === State.Completed || event.Task.State === State.Completed) {
       throw new CubeError(400, `Task ${event.Task.ID} is unknown: there is nothing to stop`);
     }
-    const task: Task = {
-      ...event.Task,
+    const task = this.#fresh(event.Task);
+    await this.tasks.create(task, "submitted");
+    this.#line.add(task.ID);
+    this.wake();
+    return task;
+  }
+
+  /**
+   * A service's new replica: stored once placed, in one write with its submission
+   * (dispatcher.ts). Resolves with it as stored, or undefined when `wanted` no longer
+   * holds by then (its service was removed).
+   */
+  submitReplica(task: Task, wanted: () => boolean): Promise<Task | undefined> {
+    const placing = this.#line.submit(this.#fresh(task), wanted);
+    this.wake();
+    return placing;
+  }
+
+  /** A submitted task as it enters the line. */
+  #fresh(task: Task): Task {
+    return {
+      ...task,
       State: State.Pending,
       Node: "",
       Error: "",
@@ -313,10 +333,6 @@ export class Manager {
       Progress: "",
       CreateTime: isoNow(this.clock),
     };
-    await this.tasks.create(task, "submitted");
-    this.#line.add(task.ID);
-    this.wake();
-    return task;
   }
 
   /** Stops a task wherever it runs; repeating it is harmless. */

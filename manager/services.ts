@@ -39,8 +39,6 @@ import type { Manager } from "./manager.ts";
 import { drainStep, nextStep } from "./rollout.ts";
 
 const TICK_MS = 500;
-/** Replicas submitted at once. */
-const ADD_CHUNK = 1_000;
 const MAX_BACKOFF_MS = 30_000;
 
 export class Services {
@@ -402,6 +400,12 @@ export class Services {
         work.push(this.#trim(service, live, live.length - most));
       }
     }
+    // Replicas of a removed service that `remove` did not see (stored as it ran) or could
+    // not stop: nothing else would.
+    for (const [name, { live }] of replicas) {
+      if (this.#services.has(name)) continue;
+      work.push(...live.map((t) => this.manager.stop(t.ID, `stopped: service ${name} removed`)));
+    }
     await settledOrThrow(work);
   }
 
@@ -421,26 +425,23 @@ export class Services {
   /** New replicas of the service's current version in `slots`. */
   async #submit(service: Service, slots: number[]): Promise<void> {
     const spec = service.Spec;
-    // Submitted together, they share the task book's group commits: 10,000 replicas are a
-    // few commits, not 10,000.
-    for (let i = 0; i < slots.length; i += ADD_CHUNK) {
-      await settledOrThrow(
-        slots.slice(i, i + ADD_CHUNK).map((slot) =>
-          this.manager.submit({
-            ID: crypto.randomUUID(),
-            State: State.Running,
-            Timestamp: isoNow(this.manager.clock),
-            Task: newTask({
-              ...structuredClone(spec.Task),
-              Name: replicaName(service.Name, slot),
-              Service: service.Name,
-              Version: service.Version,
-              Constraints: [...spec.Placement.Constraints],
-            }),
-          })
-        ),
-      );
-    }
+    // Each is stored when the dispatcher places it, in rounds that share the task book's
+    // group commits: 10,000 replicas are a few dozen commits, not 10,000. Until then this
+    // pass waits, so the next one counts them.
+    // A replica of a version removed or replaced meanwhile is not stored at all.
+    const wanted = () => this.#services.get(service.Name)?.Version === service.Version;
+    await settledOrThrow(slots.map((slot) =>
+      this.manager.submitReplica(
+        newTask({
+          ...structuredClone(spec.Task),
+          Name: replicaName(service.Name, slot),
+          Service: service.Name,
+          Version: service.Version,
+          Constraints: [...spec.Placement.Constraints],
+        }),
+        wanted,
+      )
+    ));
   }
 
   async #trim(service: Service, live: Task[], count: number): Promise<void> {

@@ -40,6 +40,62 @@ export function spreadAmong(
   return fewest(pool, (n) => counts.get(n.Name) ?? 0, start, limit);
 }
 
+/**
+ * The same choice without passing over every node for every replica (spreading over
+ * nodes, no label): the nodes grouped by how many of the service's replicas they hold,
+ * kept so as a dispatch round places them. A replica's candidates are the first level
+ * with a node that `fits`, sampled from a start that moves; only the nodes it looks at
+ * are checked. Over every node of 1,000 for each of 10,000 replicas, the checks and the
+ * two passes of `spreadAmong` were half a second of the manager's time.
+ */
+export class SpreadIndex {
+  /** Nodes by replica count (index = count); each level in no particular order. */
+  readonly #levels: Node[][] = [];
+  /** Each node's count and its position in its level (for an O(1) move up). */
+  readonly #where = new Map<Node, { count: number; at: number }>();
+
+  constructor(nodes: readonly Node[], counts: ReadonlyMap<string, number>) {
+    for (const node of nodes) this.#enter(node, counts.get(node.Name) ?? 0);
+  }
+
+  /**
+   * Up to `limit` nodes that `fits`, from the lowest level that has one, starting at its
+   * `start`th node (wrapping); empty when no node fits.
+   */
+  sample(fits: (node: Node) => boolean, start: number, limit: number): Node[] {
+    for (const level of this.#levels) {
+      if (!level?.length) continue;
+      const out: Node[] = [];
+      const from = start % level.length;
+      for (let i = 0; i < level.length && out.length < limit; i++) {
+        const node = level[(from + i) % level.length];
+        if (fits(node)) out.push(node);
+      }
+      if (out.length) return out;
+    }
+    return [];
+  }
+
+  /** One more replica on `node`. */
+  placed(node: Node): void {
+    const where = this.#where.get(node);
+    if (!where) return;
+    const level = this.#levels[where.count];
+    const last = level.pop()!;
+    if (last !== node) {
+      level[where.at] = last;
+      this.#where.get(last)!.at = where.at;
+    }
+    this.#enter(node, where.count + 1);
+  }
+
+  #enter(node: Node, count: number): void {
+    const level = this.#levels[count] ??= [];
+    this.#where.set(node, { count, at: level.length });
+    level.push(node);
+  }
+}
+
 /** Nodes E-PVM scores for a replica at most (a cluster this small is scored whole). */
 export const SCORED_PER_REPLICA = 32;
 

@@ -220,17 +220,28 @@ export class TaskBook {
     return this.#lock.size;
   }
 
-  /** Stores a new task; 409 when one with its ID exists. */
-  create(task: Task, message: string): Promise<Task> {
+  /**
+   * Stores a new task; 409 when one with its ID exists. `earlier`: the task as it was
+   * before this first write, when it has already moved on (a service's replica is
+   * submitted and placed in one write): its story and the observers get both steps, in
+   * order, as if each had been a write of its own.
+   */
+  create(task: Task, message: string, earlier?: { task: Task; message: string }): Promise<Task> {
     return this.#lock.run(task.ID, async () => {
       if (this.#tasks.has(task.ID)) {
         throw new CubeError(409, `Task ${task.ID} already exists`);
       }
+      const event = (t: Task, m: string) => historyEvent(this.#clock, t.State, t.Node, m);
       // No desired record: a task without one is wanted running.
-      const story = told(undefined, historyEvent(this.#clock, task.State, task.Node, message));
+      const story = earlier
+        ? told(told(undefined, event(earlier.task, earlier.message)), event(task, message))
+        : told(undefined, event(task, message));
       const writes: Write[] = [{ store: TASKS, key: task.ID, value: { Task: task, ...story } }];
       await this.#commit(`save task ${task.ID}`, writes);
-      this.#apply(null, task, "run", message, story);
+      if (earlier) {
+        for (const observe of this.#observers) observe(null, earlier.task, earlier.message);
+      }
+      this.#apply(earlier?.task ?? null, task, "run", message, story);
       return task;
     });
   }

@@ -128,6 +128,18 @@ export function eligible(
   return { nodes: kept, setAside };
 }
 
+/**
+ * One node at a time, what `eligible` and `lacks` say of many: whether the node takes new
+ * work, satisfies the task's constraints and has room for it. For looking at a few nodes
+ * of many (manager/spread.ts); the constraints are parsed once.
+ */
+export function fits(task: Task): (node: Node) => boolean {
+  const constraints = task.Constraints?.length ? task.Constraints.map(parseConstraint) : [];
+  return (node) =>
+    (node.Availability ?? "active") === "active" &&
+    constraints.every((c) => satisfies(c, node)) && lacks(task, node) === null;
+}
+
 /** How many nodes were rejected for each kind of reason: `short of memory: 3`. */
 function tally(rejected: Map<string, string>): string[] {
   const counts = new Map<string, number>();

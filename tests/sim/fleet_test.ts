@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { startManager } from "../../roles/start.ts";
 import { startFleet } from "../../sim/mod.ts";
-import { State } from "../../task/mod.ts";
+import { newTask, State } from "../../task/mod.ts";
 import { FAST, testManagerSettings } from "../../testing/cluster.ts";
 import { request, tempDir, trust, waitFor } from "../../testing/wait.ts";
 
@@ -130,4 +130,58 @@ Deno.test("a service's replicas spread exactly over 100 nodes while E-PVM scores
   for (const t of tasks) perNode.set(t.Node, (perNode.get(t.Node) ?? 0) + 1);
   assert.equal(perNode.size, 100);
   assert.deepEqual(new Set(perNode.values()), new Set([3]), "three on every node, none on four");
+});
+
+Deno.test("a service's replica is stored once it is placed: one write holds its submission and placement, and its story and the event stream tell both", async () => {
+  await using cluster = await managerWithFleet(10, "epvm");
+  const url = cluster.manager.url;
+  const changes = async () => {
+    const { body } = await request(`${url}/metrics`);
+    const line = (body as string).split("\n").find((l) =>
+      l.startsWith("cube_store_commit_changes_sum")
+    );
+    return Number(line?.split(" ").at(-1) ?? NaN);
+  };
+  const before = await changes();
+  const { status } = await request(`${url}/services`, {
+    body: { Name: "once", Replicas: 40, Task: { Image: "any/image" } },
+  });
+  assert.equal(status, 201);
+  const tasks = await waitFor("40 replicas Running", async () => {
+    const { body } = await request(`${url}/tasks`);
+    const running = body.filter((t: { State: number }) => t.State === State.Running);
+    return running.length === 40 ? running : undefined;
+  }, { timeoutMs: 30_000 });
+  // Placed (with its submission) and Running: two writes each, not three.
+  assert.equal(await changes() - before, 80);
+  const id = tasks[0].ID;
+  const story = (await request(`${url}/tasks/${id}/events`)).body;
+  assert.deepEqual(
+    story.map((e: { State: number; Message: string }) => [e.State, e.Message.split(" ")[0]]),
+    [[State.Pending, "submitted"], [State.Scheduled, "placed"], [State.Running, "running"]],
+  );
+  const { events } = await cluster.manager.manager.events.after(0, { task: id });
+  assert.deepEqual(events.map((e) => e.State), [State.Pending, State.Scheduled, State.Running]);
+});
+
+Deno.test("a replica whose service is gone (removed as it was being stored) is stopped by the reconciler", async () => {
+  await using cluster = await managerWithFleet(3, "epvm");
+  const { manager } = cluster.manager;
+  // What `DELETE /services/ghost` cannot see: a replica stored just after it listed them.
+  const orphan = await manager.submit({
+    ID: crypto.randomUUID(),
+    State: State.Running,
+    Timestamp: new Date().toISOString(),
+    Task: newTask({ Name: "ghost.1", Image: "any/image", Service: "ghost", Version: 1 }),
+  });
+  const stopped = await waitFor("the orphan to be stopped", async () => {
+    const { body } = await request(`${cluster.manager.url}/tasks/${orphan.ID}`);
+    return body.State === State.Completed ? body : undefined;
+  }, { timeoutMs: 15_000 });
+  const story = (await request(`${cluster.manager.url}/tasks/${orphan.ID}/events`)).body;
+  assert.ok(
+    story.some((e: { Message: string }) => e.Message === "stopped: service ghost removed"),
+    JSON.stringify(story),
+  );
+  assert.equal(stopped.Service, "ghost");
 });
