@@ -27,8 +27,20 @@ import { runEvent, type WorkerClient } from "./worker_client.ts";
  */
 export const LINGER_MS = 3_000;
 
+/**
+ * Nodes being sent to at once; the others wait for a lane. A flush to 1,000 nodes sent all
+ * at once built and buffered every request together (15 MB for a 10,000-replica service,
+ * held by the runtime until the last went out), which was most of what the manager's
+ * memory grew by besides the tasks themselves. A node that does not answer holds its lane
+ * until its call times out.
+ */
+export const SENDS_IN_FLIGHT = 64;
+
 export class Outbox {
   readonly #queued = new Map<string, Task[]>();
+  /** Flushed, waiting for a lane, in order. */
+  #ready: [string, Task[]][] = [];
+  #lanes = 0;
   #lingering = false;
 
   constructor(
@@ -58,7 +70,21 @@ export class Outbox {
     if (this.signal.aborted) return;
     const queued = [...this.#queued];
     this.#queued.clear();
-    for (const [node, tasks] of queued) this.track(this.#send(node, tasks));
+    this.#ready.push(...queued);
+    this.#next();
+  }
+
+  #next(): void {
+    while (this.#lanes < SENDS_IN_FLIGHT && this.#ready.length > 0 && !this.signal.aborted) {
+      const [node, tasks] = this.#ready.shift()!;
+      this.#lanes++;
+      this.track(
+        this.#send(node, tasks).finally(() => {
+          this.#lanes--;
+          this.#next();
+        }),
+      );
+    }
   }
 
   async #send(node: string, tasks: Task[]): Promise<void> {

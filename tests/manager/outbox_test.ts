@@ -6,7 +6,7 @@
  * what is under test is what the manager sends, and when.
  */
 import assert from "node:assert/strict";
-import { LINGER_MS, Outbox } from "../../manager/outbox.ts";
+import { LINGER_MS, Outbox, SENDS_IN_FLIGHT } from "../../manager/outbox.ts";
 import { WorkerClient } from "../../manager/worker_client.ts";
 import { newTask, State, type Task } from "../../task/mod.ts";
 import { settle, SimClock } from "../../simulation/clock.ts";
@@ -83,4 +83,41 @@ Deno.test("what a worker refuses in a batch, and a lone task, go the one-task wa
   await Promise.allSettled(work);
   assert.deepEqual(requests, [{ node: "a", ids: [ok.ID, no.ID] }]);
   assert.deepEqual(oneByOne.sort(), [no.ID, lone.ID].sort());
+});
+
+Deno.test("a flush to many nodes sends to at most SENDS_IN_FLIGHT at once, the next as each answers", async () => {
+  const clock = new SimClock();
+  const closing = new AbortController();
+  const work: Promise<unknown>[] = [];
+  let inFlight = 0;
+  let most = 0;
+  const answered: string[] = [];
+  const waiting: (() => void)[] = [];
+  const client = (node: string) =>
+    new WorkerClient(node, `http://${node}`, 1_000, async (_url, init) => {
+      const events = JSON.parse(String(init.body)) as { Task: Task }[];
+      inFlight++;
+      most = Math.max(most, inFlight);
+      // Node n0 never answers (until the end): it holds one lane, not the others.
+      await new Promise<void>((resolve) => node === "n0" ? waiting.push(resolve) : resolve());
+      inFlight--;
+      answered.push(node);
+      return Response.json(events.map(() => ({ Status: 201 })));
+    });
+  const outbox = new Outbox(client, (t) => t, () => {}, (p) => work.push(p), clock, closing.signal);
+  const nodes = Array.from({ length: 3 * SENDS_IN_FLIGHT }, (_, i) => `n${i}`);
+  for (const node of nodes) {
+    for (let i = 0; i < 2; i++) {
+      outbox.add({ ...newTask({ Image: "x" }), State: State.Scheduled, Node: node });
+    }
+  }
+  outbox.flush();
+  await settle();
+  assert.equal(most, SENDS_IN_FLIGHT);
+  assert.equal(answered.length, nodes.length - 1, "every node but the silent one answered");
+  for (const resolve of waiting) resolve();
+  await settle();
+  assert.equal(answered.length, nodes.length);
+  closing.abort();
+  await Promise.allSettled(work);
 });
