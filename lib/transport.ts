@@ -22,8 +22,10 @@ export const httpTransport: Transport = (url, init, timeoutMs) =>
  * stall (denoland/deno#21749). A caller that makes many calls to one peer at once (the
  * manager to a worker: a stop per task, ten thousand when a service scales to 0; the
  * simulated fleet: a thousand nodes on one port) multiplexes them over one HTTP/2
- * connection rather than open a connection per call, and pays that delay on its bodies.
- * Close it when done.
+ * connection rather than open a connection per call (the manager sends its few batches
+ * over HTTP/1.1 all the same: `mixedTransport`). The delay is Nagle's algorithm, which
+ * Deno's fetch leaves on (an option to turn it off is proposed in denoland/deno#35581):
+ * HTTP/2 writes a request's headers and body apart. Close it when done.
  */
 export function trustingClient(caPem: string, { multiplex = false } = {}): Deno.HttpClient {
   return Deno.createHttpClient(
@@ -47,5 +49,39 @@ export function clientTransport(client: Deno.HttpClient, credential?: string): T
       client,
       signal: init.signal ?? (timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined),
     });
+  };
+}
+
+/** Requests with a body in flight to one peer over HTTP/1.1 at most (`mixedTransport`). */
+export const BODIES_IN_FLIGHT = 8;
+
+/**
+ * For a caller that calls one peer many times at once (the manager its workers): a
+ * request with a body goes over HTTP/1.1 (`single`) while fewer than `BODIES_IN_FLIGHT`
+ * are in flight to that peer, so a batch of tasks is not held 44 ms the way HTTP/2 holds
+ * it (`trustingClient`); everything else (a stop per task, ten thousand when a service
+ * scales to 0, and bodies past the limit) shares `multiplexed`'s one HTTP/2 connection
+ * per peer, so the calls never open a connection each.
+ */
+export function mixedTransport(
+  single: Deno.HttpClient,
+  multiplexed: Deno.HttpClient,
+  credential?: string,
+): Transport {
+  const http1 = clientTransport(single, credential);
+  const http2 = clientTransport(multiplexed, credential);
+  const bodies = new Map<string, number>();
+  return async (url, init, timeoutMs) => {
+    const peer = new URL(url).origin;
+    const n = bodies.get(peer) ?? 0;
+    if (init.body == null || n >= BODIES_IN_FLIGHT) return await http2(url, init, timeoutMs);
+    bodies.set(peer, n + 1);
+    try {
+      return await http1(url, init, timeoutMs);
+    } finally {
+      const left = (bodies.get(peer) ?? 1) - 1;
+      if (left > 0) bodies.set(peer, left);
+      else bodies.delete(peer);
+    }
   };
 }

@@ -5,7 +5,12 @@
  * @module
  */
 
-import { clientTransport, type Transport, trustingClient } from "../lib/transport.ts";
+import {
+  clientTransport,
+  mixedTransport,
+  type Transport,
+  trustingClient,
+} from "../lib/transport.ts";
 import { Authority, type AuthorityRecord, type TokenRecord, Tokens } from "../security/mod.ts";
 import type { Database } from "../store/mod.ts";
 import { systemClock } from "../lib/clock.ts";
@@ -34,15 +39,26 @@ export function certificateNames(host: string, advertise?: string): string[] {
 
 /**
  * A transport that trusts `caPem` only, keeping connections alive; close it when done.
- * `multiplex`: many calls to one peer at once share an HTTP/2 connection (`trustingClient`).
+ * `multiplex`: many calls to one peer at once share an HTTP/2 connection, but for a few
+ * with a body (`mixedTransport`).
  */
 export function verifiedTransport(
   caPem: string,
   credential?: string,
   options: { multiplex?: boolean } = {},
 ): { transport: Transport; close(): void } {
-  const client = trustingClient(caPem, options);
-  return { transport: clientTransport(client, credential), close: () => client.close() };
+  const single = trustingClient(caPem);
+  if (!options.multiplex) {
+    return { transport: clientTransport(single, credential), close: () => single.close() };
+  }
+  const shared = trustingClient(caPem, { multiplex: true });
+  return {
+    transport: mixedTransport(single, shared, credential),
+    close: () => {
+      single.close();
+      shared.close();
+    },
+  };
 }
 
 export interface ManagerSecrets {
