@@ -7,10 +7,10 @@
  *
  * A service's new replicas join the line before they are stored (`submit`): each is
  * stored once it is placed, in one write that holds both its submission and its
- * placement (or, when no node can take it, Pending with why). Two writes per replica
- * were a third of what a 10,000-replica service cost the store and the manager; nothing
- * acknowledged waits unstored, since the service's spec is stored and its reconciler
- * makes whatever replicas a crash lost again.
+ * placement (or, when no node can take it, Pending with why). Storing each Pending
+ * first was a third of the writes a 10,000-replica service cost the store and the
+ * manager. Nothing acknowledged waits unstored: the service's spec is stored, and its
+ * reconciler makes whatever replicas a crash lost again.
  *
  * @module
  */

@@ -427,8 +427,8 @@ export class Services {
     const spec = service.Spec;
     // Each is stored when the dispatcher places it, in rounds that share the task book's
     // group commits: 10,000 replicas are a few dozen commits, not 10,000. Until then this
-    // pass waits, so the next one counts them.
-    // A replica of a version removed or replaced meanwhile is not stored at all.
+    // pass waits, so the next one counts them. A replica of a version removed or replaced
+    // meanwhile is not stored at all.
     const wanted = () => this.#services.get(service.Name)?.Version === service.Version;
     await settledOrThrow(slots.map((slot) =>
       this.manager.submitReplica(

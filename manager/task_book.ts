@@ -233,8 +233,11 @@ export class TaskBook {
       }
       const event = (t: Task, m: string) => historyEvent(this.#clock, t.State, t.Node, m);
       // No desired record: a task without one is wanted running.
-      const story = earlier
-        ? told(told(undefined, event(earlier.task, earlier.message)), event(task, message))
+      // The earlier step happened when the task was submitted, not now.
+      const first = earlier &&
+        { ...event(earlier.task, earlier.message), Timestamp: earlier.task.CreateTime };
+      const story = first
+        ? told(told(undefined, first), event(task, message))
         : told(undefined, event(task, message));
       const writes: Write[] = [{ store: TASKS, key: task.ID, value: { Task: task, ...story } }];
       await this.#commit(`save task ${task.ID}`, writes);

@@ -68,6 +68,7 @@ Deno.test("a replica in line is stored once, placed, with its submission before 
     [State.Pending, "submitted"],
     [State.Scheduled, "placed"],
   ]);
+  assert.equal(story[0].Timestamp, stored[0]!.CreateTime, "submitted when it joined the line");
   // Observers hear both steps, in order.
   assert.deepEqual(
     l.writes.filter((t) => t.ID === stored[0]!.ID).map((t) => t.State),
