@@ -35,6 +35,19 @@ async function managerWithFleet(count: number, scheduler = "roundrobin") {
   };
 }
 
+/** Creates a service of `replicas` and waits until they are all Running; returns its tasks. */
+async function serviceRunning(url: string, name: string, replicas: number) {
+  const { status } = await request(`${url}/services`, {
+    body: { Name: name, Replicas: replicas, Task: { Image: "any/image" } },
+  });
+  assert.equal(status, 201);
+  return await waitFor(`${replicas} replicas Running`, async () => {
+    const { body } = await request(`${url}/tasks`);
+    const running = body.filter((t: { State: number }) => t.State === State.Running);
+    return running.length === replicas ? running : undefined;
+  }, { timeoutMs: 30_000 });
+}
+
 Deno.test("simulated nodes join a manager, run its tasks and stop them", async () => {
   await using cluster = await managerWithFleet(3);
   const url = cluster.manager.url;
@@ -117,15 +130,7 @@ Deno.test("a service's replicas spread exactly over 100 nodes while E-PVM scores
   await using cluster = await managerWithFleet(100, "epvm");
   const url = cluster.manager.url;
   // 300 replicas: a full dispatch round (256, held) and the rest (sent with it).
-  const { status } = await request(`${url}/services`, {
-    body: { Name: "wide", Replicas: 300, Task: { Image: "any/image" } },
-  });
-  assert.equal(status, 201);
-  const tasks = await waitFor("300 replicas Running", async () => {
-    const { body } = await request(`${url}/tasks`);
-    const running = body.filter((t: { State: number }) => t.State === State.Running);
-    return running.length === 300 ? running : undefined;
-  }, { timeoutMs: 30_000 });
+  const tasks = await serviceRunning(url, "wide", 300);
   const perNode = new Map<string, number>();
   for (const t of tasks) perNode.set(t.Node, (perNode.get(t.Node) ?? 0) + 1);
   assert.equal(perNode.size, 100);
@@ -143,15 +148,7 @@ Deno.test("a service's replica is stored once it is placed: one write holds its 
     return Number(line?.split(" ").at(-1) ?? NaN);
   };
   const before = await changes();
-  const { status } = await request(`${url}/services`, {
-    body: { Name: "once", Replicas: 40, Task: { Image: "any/image" } },
-  });
-  assert.equal(status, 201);
-  const tasks = await waitFor("40 replicas Running", async () => {
-    const { body } = await request(`${url}/tasks`);
-    const running = body.filter((t: { State: number }) => t.State === State.Running);
-    return running.length === 40 ? running : undefined;
-  }, { timeoutMs: 30_000 });
+  const tasks = await serviceRunning(url, "once", 40);
   // Placed (with its submission) and Running: two writes each, not three.
   assert.equal(await changes() - before, 80);
   const id = tasks[0].ID;
