@@ -19,7 +19,7 @@ import type {
   Task,
   TaskHistoryEvent,
 } from "../task/mod.ts";
-import { trustingClient } from "../lib/transport.ts";
+import { TrustingClients } from "../lib/transport.ts";
 
 /** A failure the CLI reports as one line and a non-zero exit. */
 export class CliError extends Error {
@@ -40,7 +40,7 @@ export type TokenListing = TokenInfo & { Token?: string };
 export class ManagerClient implements Disposable {
   readonly #urls: string[];
   readonly #token?: string;
-  readonly #client?: Deno.HttpClient;
+  readonly #clients?: TrustingClients;
   #at = 0;
 
   /** `manager` is one URL, or several separated by commas (managers sharing etcd). */
@@ -51,7 +51,7 @@ export class ManagerClient implements Disposable {
     this.#urls = urlList(manager);
     if (this.#urls.length === 0) throw new CliError(`invalid manager URL "${manager}"`);
     this.#token = token;
-    this.#client = caPem ? trustingClient(caPem) : undefined;
+    this.#clients = caPem ? new TrustingClients(caPem) : undefined;
   }
 
   /** The manager the last call went to. */
@@ -60,7 +60,7 @@ export class ManagerClient implements Disposable {
   }
 
   close(): void {
-    this.#client?.close();
+    this.#clients?.close();
   }
 
   [Symbol.dispose](): void {
@@ -88,7 +88,7 @@ export class ManagerClient implements Disposable {
         response = await fetch(`${this.url}${path}`, {
           ...init,
           headers,
-          client: this.#client,
+          client: this.#clients?.for(init),
           signal: init.signal ?? AbortSignal.timeout(10_000),
         });
       } catch (error) {
@@ -244,7 +244,7 @@ export class ManagerClient implements Disposable {
   async healthAt(url: string): Promise<string> {
     try {
       const response = await fetch(`${url}/health`, {
-        client: this.#client,
+        client: this.#clients?.for(),
         signal: AbortSignal.timeout(2_000),
       });
       const body = await response.json();

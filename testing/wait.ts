@@ -1,4 +1,4 @@
-import { trustingClient } from "../lib/transport.ts";
+import { TrustingClients } from "../lib/transport.ts";
 
 /** Polls `probe` until it returns a value other than undefined/false, or fails with `what`. */
 export async function waitFor<T>(
@@ -52,7 +52,7 @@ export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
 }
 
 /** Managers the tests call over TLS: origin → their CA's client and a token. */
-const trusted = new Map<string, { client: Deno.HttpClient; token?: string }>();
+const trusted = new Map<string, { clients: TrustingClients; token?: string }>();
 
 /**
  * Makes `request` trust `caPem` for `url`'s origin and send `token` there, until
@@ -60,13 +60,13 @@ const trusted = new Map<string, { client: Deno.HttpClient; token?: string }>();
  */
 export function trust(url: string, options: { caPem: string; token?: string }): Disposable {
   const origin = new URL(url).origin;
-  const client = trustingClient(options.caPem);
-  trusted.get(origin)?.client.close();
-  trusted.set(origin, { client, token: options.token });
+  const clients = new TrustingClients(options.caPem);
+  trusted.get(origin)?.clients.close();
+  trusted.set(origin, { clients, token: options.token });
   return {
     [Symbol.dispose]() {
-      if (trusted.get(origin)?.client === client) trusted.delete(origin);
-      client.close();
+      if (trusted.get(origin)?.clients === clients) trusted.delete(origin);
+      clients.close();
     },
   };
 }
@@ -79,7 +79,7 @@ export function trustedFetch(url: string, init: RequestInit = {}): Promise<Respo
   if (known.token && !headers.has("authorization")) {
     headers.set("authorization", `Bearer ${known.token}`);
   }
-  return fetch(url, { ...init, headers, client: known.client });
+  return fetch(url, { ...init, headers, client: known.clients.for(init) });
 }
 
 /**
@@ -101,15 +101,16 @@ export async function request(
 ): Promise<{ status: number; body: any }> {
   const known = trusted.get(new URL(url).origin);
   const token = init.token === undefined ? known?.token : init.token;
+  const sent = init.rawBody ?? (init.body !== undefined ? JSON.stringify(init.body) : undefined);
   const response = await fetch(url, {
-    method: init.method ?? (init.body !== undefined || init.rawBody !== undefined ? "POST" : "GET"),
+    method: init.method ?? (sent !== undefined ? "POST" : "GET"),
     headers: {
       "content-type": "application/json",
       ...(token ? { authorization: `Bearer ${token}` } : {}),
       ...init.headers,
     },
-    body: init.rawBody ?? (init.body !== undefined ? JSON.stringify(init.body) : undefined),
-    client: known?.client,
+    body: sent,
+    client: known?.clients.for({ body: sent }),
     signal: init.signal,
   });
   const text = await response.text();

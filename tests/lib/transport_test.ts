@@ -5,7 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { listen } from "../../http/serve.ts";
-import { BODIES_IN_FLIGHT, mixedTransport, trustingClient } from "../../lib/transport.ts";
+import {
+  BODIES_IN_FLIGHT,
+  mixedTransport,
+  trustingClient,
+  TrustingClients,
+} from "../../lib/transport.ts";
 import { createCa, issueServerCert } from "../../security/ca.ts";
 
 const echoCount = {
@@ -94,5 +99,25 @@ Deno.test("the manager's transport to a worker posts batches without the stall, 
     single.close();
     shared.close();
     await server.shutdown();
+  }
+});
+
+Deno.test("a read or a small submit answered with a task's JSON (650 bytes) waits for no 40 ms stall", async () => {
+  const ca = await createCa();
+  const task = { Env: ["x".repeat(600)] };
+  await using server = listen({ fetch: () => Response.json(task) }, {
+    tls: await issueServerCert(ca, "manager", ["127.0.0.1"]),
+  });
+  using clients = new TrustingClients(ca.certPem);
+  for (const init of [{}, { method: "POST", body: JSON.stringify({ Image: "web" }) }]) {
+    const times: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const started = performance.now();
+      const response = await fetch(`${server.url}/tasks`, { ...init, client: clients.for(init) });
+      assert.deepEqual(await response.json(), task);
+      if (i > 0) times.push(performance.now() - started);
+    }
+    const median = times.sort((a, b) => a - b)[4];
+    assert.ok(median < 20, `${init.method ?? "GET"}: median ${median.toFixed(1)} ms`);
   }
 });
