@@ -11,6 +11,7 @@
 import { Hono } from "hono";
 import { createApi } from "../http/app.ts";
 import { CubeError, errorMessage, fetchFailure } from "../lib/errors.ts";
+import type { TrustingClients } from "../lib/transport.ts";
 import { requireToken, type Tokens } from "../security/mod.ts";
 import type { ManagerPresence } from "../task/mod.ts";
 
@@ -81,7 +82,7 @@ async function forward(
   request: Request,
   leader: string,
   self: string,
-  client: Deno.HttpClient,
+  clients: TrustingClients,
   shutdown: AbortSignal,
 ): Promise<Response> {
   const url = new URL(request.url);
@@ -99,7 +100,7 @@ async function forward(
       headers,
       body: request.body,
       redirect: "manual",
-      client,
+      client: clients.for({ body: request.body }),
       signal: AbortSignal.any([request.signal, shutdown, control.signal]),
     });
     const answer = new Headers(response.headers);
@@ -118,14 +119,14 @@ async function forward(
 }
 
 /**
- * A follower's app. `client` trusts the cluster CA (the leader's certificate is signed by
+ * A follower's app. `clients` trust the cluster CA (the leader's certificate is signed by
  * it); `tokens` check who may list the managers.
  */
 export function createFollowerApp(
-  { cluster, tokens, client, shutdown }: {
+  { cluster, tokens, clients, shutdown }: {
     cluster: ClusterView;
     tokens: Tokens;
-    client: Deno.HttpClient;
+    clients: TrustingClients;
     shutdown: AbortSignal;
   },
 ): Hono {
@@ -154,7 +155,7 @@ export function createFollowerApp(
           : `No manager leads: the store does not answer (${why}); running tasks keep running`,
       );
     }
-    return forward(c.req.raw, leader, cluster.url, client, shutdown);
+    return forward(c.req.raw, leader, cluster.url, clients, shutdown);
   });
   // Only /managers takes a token here; everything forwarded is checked by the leader.
   const guarded = (method: string, path: string) => method === "GET" && path === "/managers";

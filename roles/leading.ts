@@ -18,7 +18,7 @@ import { createManagerApp, type Manager } from "../manager/mod.ts";
 import { type ClusterView, createFollowerApp, soleManager } from "../manager/follower_app.ts";
 import { Authority, type AuthorityRecord, type TokenRecord, Tokens } from "../security/mod.ts";
 import { type Database, type EtcdDatabase, EtcdElection, type Term } from "../store/mod.ts";
-import { trustingClient } from "../lib/transport.ts";
+import { TrustingClients } from "../lib/transport.ts";
 
 export interface ManagerRole extends Handler {
   /** Campaigns (with several managers); call once this manager's URL is known. */
@@ -68,7 +68,7 @@ export function leadOnEtcd(options: {
   ttlSeconds?: number;
   log?: (message: string) => void;
 }): ManagerRole {
-  const client = trustingClient(options.caPem);
+  const clients = new TrustingClients(options.caPem);
   let election: EtcdElection | null = null;
   let current: { manager: Manager; app: Hono } | null = null;
   const cluster: ClusterView = {
@@ -83,7 +83,7 @@ export function leadOnEtcd(options: {
   const follower = createFollowerApp({
     cluster,
     tokens: options.tokens,
-    client,
+    clients,
     shutdown: options.shutdown,
   });
 
@@ -135,7 +135,7 @@ export function leadOnEtcd(options: {
     },
     async close() {
       await election?.close();
-      client.close();
+      clients.close();
     },
     manager() {
       if (!current) {
