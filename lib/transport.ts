@@ -46,12 +46,14 @@ const SMALL_BODY = 2_000;
  * HTTP/2. Close it when done.
  */
 export class TrustingClients implements Disposable {
-  readonly #single: Deno.HttpClient;
-  readonly #multiplexed: Deno.HttpClient;
+  /** HTTP/1.1, a connection per request in flight. */
+  readonly single: Deno.HttpClient;
+  /** HTTP/2, one connection per peer. */
+  readonly multiplexed: Deno.HttpClient;
 
   constructor(caPem: string) {
-    this.#single = trustingClient(caPem);
-    this.#multiplexed = trustingClient(caPem, { multiplex: true });
+    this.single = trustingClient(caPem);
+    this.multiplexed = trustingClient(caPem, { multiplex: true });
   }
 
   /** The client for a request made with `init`. */
@@ -60,12 +62,12 @@ export class TrustingClients implements Disposable {
     const small = body == null ||
       (typeof body === "string" && body.length < SMALL_BODY) ||
       (body instanceof Uint8Array && body.byteLength < SMALL_BODY);
-    return small ? this.#multiplexed : this.#single;
+    return small ? this.multiplexed : this.single;
   }
 
   close(): void {
-    this.#single.close();
-    this.#multiplexed.close();
+    this.single.close();
+    this.multiplexed.close();
   }
 
   [Symbol.dispose](): void {
@@ -97,19 +99,15 @@ export const BODIES_IN_FLIGHT = 8;
 
 /**
  * For a caller that calls one peer many times at once (the manager its workers): a
- * request with a body goes over HTTP/1.1 (`single`) while fewer than `BODIES_IN_FLIGHT`
- * are in flight to that peer, so a batch of tasks is not held 44 ms the way HTTP/2 holds
- * it (`trustingClient`); everything else (a stop per task, ten thousand when a service
- * scales to 0, and bodies past the limit) shares `multiplexed`'s one HTTP/2 connection
- * per peer, so the calls never open a connection each.
+ * request with a body goes over HTTP/1.1 (`clients.single`) while fewer than
+ * `BODIES_IN_FLIGHT` are in flight to that peer, so a batch of tasks is not held 44 ms the
+ * way HTTP/2 holds it (`trustingClient`); everything else (a stop per task, ten thousand
+ * when a service scales to 0, and bodies past the limit) shares the one HTTP/2 connection
+ * per peer of `clients.multiplexed`, so the calls never open a connection each.
  */
-export function mixedTransport(
-  single: Deno.HttpClient,
-  multiplexed: Deno.HttpClient,
-  credential?: string,
-): Transport {
-  const http1 = clientTransport(single, credential);
-  const http2 = clientTransport(multiplexed, credential);
+export function mixedTransport(clients: TrustingClients, credential?: string): Transport {
+  const http1 = clientTransport(clients.single, credential);
+  const http2 = clientTransport(clients.multiplexed, credential);
   const bodies = new Map<string, number>();
   return async (url, init, timeoutMs) => {
     const peer = new URL(url).origin;

@@ -10,6 +10,7 @@ import {
   mixedTransport,
   type Transport,
   trustingClient,
+  TrustingClients,
 } from "../lib/transport.ts";
 import { Authority, type AuthorityRecord, type TokenRecord, Tokens } from "../security/mod.ts";
 import type { Database } from "../store/mod.ts";
@@ -47,18 +48,12 @@ export function verifiedTransport(
   credential?: string,
   options: { multiplex?: boolean } = {},
 ): { transport: Transport; close(): void } {
-  const single = trustingClient(caPem);
-  if (!options.multiplex) {
-    return { transport: clientTransport(single, credential), close: () => single.close() };
+  if (options.multiplex) {
+    const clients = new TrustingClients(caPem);
+    return { transport: mixedTransport(clients, credential), close: () => clients.close() };
   }
-  const shared = trustingClient(caPem, { multiplex: true });
-  return {
-    transport: mixedTransport(single, shared, credential),
-    close: () => {
-      single.close();
-      shared.close();
-    },
-  };
+  const client = trustingClient(caPem);
+  return { transport: clientTransport(client, credential), close: () => client.close() };
 }
 
 export interface ManagerSecrets {
