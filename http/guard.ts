@@ -1,26 +1,41 @@
 /**
- * A guard in front of `Deno.serve` against slow clients (slowloris): `Deno.serve` has no
- * header or request timeout (denoland/deno#3515), so a client that sends half a request
- * and then a byte every few seconds would hold its connection forever, and enough of them
- * would exhaust the server's file descriptors.
+ * The front of every cube server: it accepts connections, ends TLS, and passes the bytes
+ * to the real server (`Deno.serve` on a Unix socket) as plain HTTP/1.1 or HTTP/2, timing
+ * slow clients on the way.
  *
- * The guard accepts connections itself and passes their bytes through, still encrypted,
- * to the real server on a loopback port, timing two things per connection:
+ * Why not `Deno.serve` with a certificate, on its port:
+ *
+ * - **Slow clients (slowloris).** `Deno.serve` has no header or request timeout
+ *   (denoland/deno#3515): a client that sends half a request and then a byte every few
+ *   seconds would hold its connection forever, and enough of them would exhaust the
+ *   server's file descriptors.
+ * - **Answers held 40 ms.** Over TLS, `Deno.serve` writes an answer's headers and body
+ *   apart, and its sockets keep Nagle's algorithm on, which holds the second write until
+ *   the client's delayed ACK: every answer over ~400 bytes on HTTP/1.1 (~3 KB on HTTP/2)
+ *   took 44 ms instead of 0.3, and events on a stream arrived up to 40 ms late.
+ *   `Deno.TlsConn` has no `setNoDelay`; a `node:tls` socket has. Plain HTTP on a Unix
+ *   socket has no Nagle at all.
+ *
+ * Two timers per connection:
  *
  * - **a request that is not answered**: from the first byte a client sends (after the
- *   server last spoke) until the server's first byte back. A whole request, or a TLS
- *   handshake, must arrive and be answered within `requestTimeoutMs`; a streamed answer
- *   (`logs --follow`) is not cut, since the server has spoken;
+ *   server last spoke) until the server's first byte back. A TLS handshake, then each
+ *   whole request, must arrive and be answered within `requestTimeoutMs`; a streamed
+ *   answer (`logs --follow`, `/events`) is not cut, since the server has spoken;
  * - **silence both ways**, longer than `idleTimeoutMs` (a connection nobody uses).
  *
  * @module
  */
+import net from "node:net";
+import tls from "node:tls";
 
 export interface GuardOptions {
   hostname: string;
   port: number;
-  /** The real server's port on 127.0.0.1. */
-  upstreamPort: number;
+  /** The real server's Unix socket. */
+  upstreamPath: string;
+  /** Certificate and key (PEM): TLS ends here, offering HTTP/2 and HTTP/1.1. */
+  tls?: { certPem: string; keyPem: string };
   requestTimeoutMs?: number;
   idleTimeoutMs?: number;
 }
@@ -32,116 +47,126 @@ export interface Guard {
   close(): Promise<void>;
 }
 
-/**
- * Bytes read at a time, per direction. Each open connection holds its two buffers while it
- * waits, so this is per-connection memory: 1,000 idle nodes held 128 MB at 64 KiB. 16 KiB
- * is one TLS record, the most a peer sends in one piece.
- */
-const CHUNK = 16 * 1024;
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+interface Watched {
+  /** When the client started a request (or a handshake) not answered yet; 0: none. */
+  waitingSince: number;
+  lastByte: number;
+  close(): void;
 }
 
-export function guard(options: GuardOptions): Guard {
+/** Starts listening; rejects when the address cannot be had (in use, not ours). */
+export async function guard(options: GuardOptions): Promise<Guard> {
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 15 * 60_000;
-  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
-  const open = new Set<{ close(): void; check(now: number): void }>();
-  const passing = new Set<Promise<void>>();
+  const open = new Set<Watched>();
+  /** Connections still in their TLS handshake, by the client's address and port. */
+  const shaking = new Map<string, Watched>();
   let cut = 0;
 
-  const pass = async (client: Deno.Conn) => {
-    let upstream: Deno.Conn;
-    try {
-      upstream = await Deno.connect({ hostname: "127.0.0.1", port: options.upstreamPort });
-    } catch {
-      client.close();
-      return;
-    }
-    // No Nagle on either side: a relay writes what it read as it reads it, so an answer
-    // often leaves as two small writes, and the second waited for the peer's delayed ACK:
-    // 40 ms added to every request with a body (a batch of tasks took 44 ms, not 0.3).
-    for (const conn of [client, upstream] as Deno.TcpConn[]) conn.setNoDelay?.(true);
-    let lastByte = Date.now();
-    /** When the client started a request the server has not answered yet; 0: none. */
-    let waitingSince = 0;
-    let closed = false;
-    const close = () => {
-      if (closed) return;
-      closed = true;
-      open.delete(entry);
-      for (const conn of [client, upstream]) {
-        try {
-          conn.close();
-        } catch { /* already closed */ }
-      }
-    };
-    const entry = {
-      close,
-      check(now: number) {
-        if (
-          (waitingSince && now - waitingSince > requestTimeoutMs) ||
-          now - lastByte > idleTimeoutMs
-        ) {
-          cut++;
-          close();
-        }
+  const watch = (sockets: net.Socket[], waitingSince: number): Watched => {
+    const entry: Watched = {
+      waitingSince,
+      lastByte: Date.now(),
+      close() {
+        open.delete(entry);
+        for (const socket of sockets) socket.destroy();
       },
     };
     open.add(entry);
-    const pump = async (from: Deno.Conn, to: Deno.Conn, fromClient: boolean) => {
-      const buffer = new Uint8Array(CHUNK);
-      try {
-        for (;;) {
-          const n = await from.read(buffer);
-          if (n === null) break;
-          lastByte = Date.now();
-          if (fromClient) waitingSince ||= lastByte;
-          else waitingSince = 0;
-          await writeAll(to, buffer.subarray(0, n));
-        }
-        // HTTP clients do not half-close: the end of what one sends means it has gone,
-        // and the server must see it (an aborted request, a log stream to end).
-        close();
-      } catch {
-        close();
-      }
-    };
-    await Promise.all([pump(client, upstream, true), pump(upstream, client, false)]);
-    close();
+    return entry;
   };
 
-  const accepting = (async () => {
-    for (;;) {
-      let client: Deno.Conn;
-      try {
-        client = await listener.accept();
-      } catch {
-        return; // the listener was closed
-      }
-      const passed = pass(client);
-      passing.add(passed);
-      passed.finally(() => passing.delete(passed));
-    }
-  })();
+  const relay = (client: net.Socket) => {
+    client.setNoDelay(true);
+    const upstream = net.createConnection({ path: options.upstreamPath });
+    const entry = watch([client, upstream], 0);
+    client.on("data", () => {
+      entry.lastByte = Date.now();
+      entry.waitingSince ||= entry.lastByte;
+    });
+    upstream.on("data", () => {
+      entry.lastByte = Date.now();
+      entry.waitingSince = 0;
+    });
+    client.pipe(upstream);
+    upstream.pipe(client);
+    // HTTP clients do not half-close: the end of what one sends means it has gone, and
+    // the server must see it at once (an aborted request, a log stream to end).
+    client.on("end", entry.close);
+    client.on("close", entry.close);
+    client.on("error", entry.close);
+    upstream.on("error", entry.close);
+    // The server closing (`Connection: close`) ends the client's side once all it wrote
+    // has left: destroying here would drop what is still buffered.
+    upstream.on("close", () => client.end());
+  };
+
+  const server = options.tls
+    ? tls.createServer({
+      cert: options.tls.certPem,
+      key: options.tls.keyPem,
+      ALPNProtocols: ["h2", "http/1.1"],
+      // Ours below cuts a slow handshake first, counts it and closes the socket (under
+      // Deno, Node's only reports it).
+      handshakeTimeout: 2 * requestTimeoutMs,
+    })
+    : net.createServer();
+  const key = (socket: net.Socket) => `${socket.remoteAddress}|${socket.remotePort}`;
+  if (options.tls) {
+    server.on("connection", (raw: net.Socket) => {
+      const entry = watch([raw], Date.now());
+      const id = key(raw);
+      shaking.set(id, entry);
+      raw.on("close", () => {
+        shaking.delete(id);
+        open.delete(entry);
+      });
+    });
+    server.on("secureConnection", (socket: tls.TLSSocket) => {
+      const id = key(socket);
+      const handshake = shaking.get(id);
+      if (handshake) open.delete(handshake);
+      shaking.delete(id);
+      relay(socket);
+    });
+    // A failed handshake (a plain-HTTP client, an unknown CA) is the client's to report.
+    server.on("tlsClientError", () => {});
+  } else {
+    server.on("connection", relay);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.hostname, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  server.on("error", (error: Error) => console.error("guard:", error.message));
+
   const timer = setInterval(() => {
     const now = Date.now();
-    for (const connection of [...open]) connection.check(now);
+    for (const entry of [...open]) {
+      if (
+        (entry.waitingSince && now - entry.waitingSince > requestTimeoutMs) ||
+        now - entry.lastByte > idleTimeoutMs
+      ) {
+        cut++;
+        entry.close();
+      }
+    }
   }, Math.min(1_000, requestTimeoutMs / 4));
 
   return {
-    port: (listener.addr as Deno.NetAddr).port,
+    port: (server.address() as net.AddressInfo).port,
     get cut() {
       return cut;
     },
     async close() {
       clearInterval(timer);
-      listener.close();
-      await accepting;
-      for (const connection of [...open]) connection.close();
-      await Promise.allSettled([...passing]);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const entry of [...open]) entry.close();
+      await closed;
     },
   };
 }

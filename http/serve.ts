@@ -4,7 +4,6 @@ export interface Listening extends AsyncDisposable {
   /** `http(s)://host:port`, with the real port when 0 was asked for. */
   url: string;
   port: number;
-  server: Deno.HttpServer<Deno.NetAddr>;
   close(): Promise<void>;
 }
 
@@ -15,10 +14,12 @@ export interface Handler {
 
 /**
  * Serves a Hono app (or any fetch handler) with `Deno.serve`, over TLS when given a
- * certificate and key (PEM); port 0 picks a free port. Clients reach it through the slow
- * client guard (`guard.ts`) unless `guard` is false.
+ * certificate and key (PEM); port 0 picks a free port. Clients reach it through the
+ * guard (`guard.ts`), which ends TLS and cuts slow clients, unless `guard` is false;
+ * the app then sees `http+unix:` (HTTP/1.1) or `http:` (HTTP/2) request URLs, with the
+ * host the client asked for.
  */
-export function listen(
+export async function listen(
   app: Handler,
   options: {
     hostname?: string;
@@ -27,47 +28,59 @@ export function listen(
     tls?: { certPem: string; keyPem: string };
     guard?: false | { requestTimeoutMs?: number; idleTimeoutMs?: number };
   } = {},
-): Listening {
+): Promise<Listening> {
   const hostname = options.hostname ?? "127.0.0.1";
-  const guarded = options.guard !== false;
-  const server = Deno.serve({
-    hostname: guarded ? "127.0.0.1" : hostname,
-    port: guarded ? 0 : options.port ?? 0,
-    ...(options.tls ? { cert: options.tls.certPem, key: options.tls.keyPem } : {}),
+  const serving = {
     onListen: () => {},
-    onError: (error) => {
+    onError: (error: unknown) => {
       console.error("unhandled request error:", error);
       return Response.json({ HTTPStatusCode: 500, Message: String(error) }, { status: 500 });
     },
-  }, (request) => app.fetch(request));
+  };
+  const handler = (request: Request) => app.fetch(request);
   let front: Guard | null = null;
-  try {
-    front = guarded
-      ? guard({
+  let server: Deno.HttpServer;
+  let socketDir: string | null = null;
+  if (options.guard === false) {
+    server = Deno.serve({
+      hostname,
+      port: options.port ?? 0,
+      ...(options.tls ? { cert: options.tls.certPem, key: options.tls.keyPem } : {}),
+      ...serving,
+    }, handler);
+  } else {
+    // A directory only this user can enter: the socket behind it speaks plain HTTP.
+    socketDir = await Deno.makeTempDir({ prefix: "cube-http-" });
+    const path = `${socketDir}/http.sock`;
+    server = Deno.serve({ path, ...serving }, handler);
+    try {
+      front = await guard({
         hostname,
         port: options.port ?? 0,
-        upstreamPort: server.addr.port,
-        ...(options.guard || {}),
-      })
-      : null;
-  } catch (error) {
-    server.shutdown();
-    throw error;
+        upstreamPath: path,
+        tls: options.tls,
+        ...options.guard,
+      });
+    } catch (error) {
+      await server.shutdown();
+      await Deno.remove(socketDir, { recursive: true });
+      throw error;
+    }
   }
-  const port = front?.port ?? server.addr.port;
+  const port = front?.port ?? (server.addr as Deno.NetAddr).port;
   const shown = hostname === "0.0.0.0" || hostname === "::" ? "localhost" : hostname;
   let closed: Promise<void> | null = null;
   const close = () =>
     closed ??= (async () => {
       await front?.close();
       await server.shutdown();
+      if (socketDir) await Deno.remove(socketDir, { recursive: true }).catch(() => {});
     })();
   return {
     url: `${options.tls ? "https" : "http"}://${
       shown.includes(":") ? `[${shown}]` : shown
     }:${port}`,
     port,
-    server,
     close,
     [Symbol.asyncDispose]: close,
   };

@@ -179,7 +179,11 @@ export async function startManager(settings: ManagerSettings): Promise<StartedMa
       url: () => url,
       shutdown: streams.signal,
     });
-  const server = listen(role, { hostname: settings.host, port: settings.port, tls: certificate });
+  const server = await listen(role, {
+    hostname: settings.host,
+    port: settings.port,
+    tls: certificate,
+  });
   url = settings.advertise?.replace(/\/$/, "") ?? server.url;
   role.start();
   const close = async () => {
@@ -297,8 +301,8 @@ export async function startWorker(settings: WorkerSettings): Promise<StartedWork
   let linkTransport: { close(): void } | null = null;
   let waiting: Awaited<ReturnType<typeof waitingToJoin>> | null = null;
 
-  const serve = (joined: NodeIdentity | null) => {
-    server = listen(
+  const serve = async (joined: NodeIdentity | null) => {
+    server = await listen(
       createWorkerApp({
         worker,
         shutdown: streams.signal,
@@ -328,7 +332,7 @@ export async function startWorker(settings: WorkerSettings): Promise<StartedWork
   };
 
   if (identity || !settings.joinToken) {
-    serve(identity);
+    await serve(identity);
   } else {
     // A static worker with a join token: it waits for the manager that lists it.
     waiting = await waitingToJoin({
@@ -351,7 +355,7 @@ export async function startWorker(settings: WorkerSettings): Promise<StartedWork
       joined: async (joined) => {
         identity = joined;
         await waiting!.close();
-        serve(joined);
+        await serve(joined);
       },
     });
     log(`waiting on port ${waiting.port} for a manager that lists this worker to invite it`);

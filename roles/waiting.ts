@@ -59,7 +59,7 @@ export async function waitingToJoin(options: {
     }, 0);
     return c.json({ Name: options.name, Status: "joined" });
   });
-  const server = listen(
+  const server = await listen(
     createApi(`worker ${options.name}`, routes, {
       bodyLimit: () => 4 * 1024,
     }),

@@ -76,7 +76,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     client = trustingClient(caPem, { multiplex: true });
   }
   const first = identities.get(names[0]);
-  const server = listen(
+  const server = await listen(
     {
       fetch: (request: Request) => {
         const url = new URL(request.url);

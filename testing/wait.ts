@@ -20,6 +20,17 @@ export async function waitFor<T>(
   throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ""}`);
 }
 
+/** The median time of nine sequential calls (after one that opens the connection). */
+export async function medianMs(call: () => Promise<void>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    const started = performance.now();
+    await call();
+    if (i > 0) times.push(performance.now() - started);
+  }
+  return times.sort((a, b) => a - b)[4];
+}
+
 /**
  * A TCP port that was free a moment ago, below Linux's ephemeral range (32768–60999): a
  * port from that range can be taken by any outgoing connection meanwhile, even one to

@@ -45,7 +45,7 @@ export async function startTestWorker(
     log: () => {},
   });
   await worker.start();
-  const server = listen(createWorkerApp({ worker, metrics: worker.metrics.registry }));
+  const server = await listen(createWorkerApp({ worker, metrics: worker.metrics.registry }));
   return {
     worker,
     url: server.url,

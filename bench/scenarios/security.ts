@@ -38,7 +38,7 @@ async function openVariant(dir: string): Promise<Variant> {
     log: () => {},
   });
   await manager.start();
-  const server = listen(createManagerApp({ manager }), { guard: false });
+  const server = await listen(createManagerApp({ manager }), { guard: false });
   return {
     url: server.url,
     call: (path, init) => fetch(`${server.url}${path}`, init),

@@ -12,6 +12,7 @@ import {
   TrustingClients,
 } from "../../lib/transport.ts";
 import { createCa, issueServerCert } from "../../security/ca.ts";
+import { medianMs } from "../../testing/wait.ts";
 
 const echoCount = {
   async fetch(request: Request) {
@@ -25,17 +26,6 @@ const batch = JSON.stringify(
   Array.from({ length: 20 }, (_, i) => ({ i, Env: ["x".repeat(1500)] })),
 );
 
-/** The median time of nine sequential calls (after one that opens the connection). */
-async function medianMs(call: () => Promise<void>): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < 10; i++) {
-    const started = performance.now();
-    await call();
-    if (i > 0) times.push(performance.now() - started);
-  }
-  return times.sort((a, b) => a - b)[4];
-}
-
 /** Posts the batch through `send` and checks the answer. */
 function postBatch(send: (init: RequestInit) => Promise<Response>): () => Promise<void> {
   return async () => {
@@ -46,7 +36,7 @@ function postBatch(send: (init: RequestInit) => Promise<Response>): () => Promis
 
 Deno.test("a batch posted over TLS to a cube server is answered without a 40 ms stall", async () => {
   const ca = await createCa();
-  await using server = listen(echoCount, {
+  await using server = await listen(echoCount, {
     tls: await issueServerCert(ca, "worker", ["127.0.0.1"]),
   });
   using client = trustingClient(ca.certPem);
@@ -57,7 +47,7 @@ Deno.test("a batch posted over TLS to a cube server is answered without a 40 ms 
 });
 
 Deno.test("a batch posted over plain HTTP through the guard is answered without a 40 ms stall", async () => {
-  await using server = listen(echoCount);
+  await using server = await listen(echoCount);
   const median = await medianMs(postBatch((init) => fetch(`${server.url}/tasks`, init)));
   assert.ok(median < 20, `median ${median.toFixed(1)} ms`);
 });
@@ -96,7 +86,7 @@ Deno.test("the manager's transport to a worker posts batches without the stall, 
 Deno.test("a read or a small submit answered with a task's JSON (650 bytes) waits for no 40 ms stall", async () => {
   const ca = await createCa();
   const task = { Env: ["x".repeat(600)] };
-  await using server = listen({ fetch: () => Response.json(task) }, {
+  await using server = await listen({ fetch: () => Response.json(task) }, {
     tls: await issueServerCert(ca, "manager", ["127.0.0.1"]),
   });
   using clients = new TrustingClients(ca.certPem);
