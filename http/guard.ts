@@ -47,6 +47,13 @@ export interface Guard {
   close(): Promise<void>;
 }
 
+/**
+ * Bytes read from the real server at a time. Each open connection holds this buffer while
+ * it waits, so it is per-connection memory: 16 KiB is one TLS record, the most a peer
+ * sends in one piece.
+ */
+const CHUNK = 16 * 1024;
+
 interface Watched {
   /** When the client started a request (or a handshake) not answered yet; 0: none. */
   waitingSince: number;
@@ -63,42 +70,80 @@ export async function guard(options: GuardOptions): Promise<Guard> {
   const shaking = new Map<string, Watched>();
   let cut = 0;
 
-  const watch = (sockets: net.Socket[], waitingSince: number): Watched => {
+  const watch = (waitingSince: number, close: () => void): Watched => {
     const entry: Watched = {
       waitingSince,
       lastByte: Date.now(),
       close() {
-        open.delete(entry);
-        for (const socket of sockets) socket.destroy();
+        if (!open.delete(entry)) return;
+        close();
       },
     };
     open.add(entry);
     return entry;
   };
 
+  // The client's side is a node socket (it alone can turn Nagle off under TLS); the real
+  // server's is a `Deno.Conn` read through one small buffer: a node socket there would
+  // hold a 64 KiB read buffer per connection (1,000 connections: 124 KiB each, not 74).
   const relay = (client: net.Socket) => {
     client.setNoDelay(true);
-    const upstream = net.createConnection({ path: options.upstreamPath });
-    const entry = watch([client, upstream], 0);
-    client.on("data", () => {
+    const connecting = Deno.connect({ transport: "unix", path: options.upstreamPath });
+    let upstream: Deno.Conn | null = null;
+    const entry = watch(0, () => {
+      client.destroy();
+      try {
+        upstream?.close();
+      } catch { /* already closed */ }
+    });
+    let sending: Promise<void> = Promise.resolve();
+    client.on("data", (chunk: Uint8Array) => {
       entry.lastByte = Date.now();
       entry.waitingSince ||= entry.lastByte;
+      client.pause();
+      sending = sending.then(async () => {
+        const conn = upstream ?? await connecting;
+        for (let written = 0; written < chunk.length;) {
+          written += await conn.write(chunk.subarray(written));
+        }
+        client.resume();
+      }).catch(entry.close);
     });
-    upstream.on("data", () => {
-      entry.lastByte = Date.now();
-      entry.waitingSince = 0;
-    });
-    client.pipe(upstream);
-    upstream.pipe(client);
     // HTTP clients do not half-close: the end of what one sends means it has gone, and
     // the server must see it at once (an aborted request, a log stream to end).
     client.on("end", entry.close);
     client.on("close", entry.close);
     client.on("error", entry.close);
-    upstream.on("error", entry.close);
-    // The server closing (`Connection: close`) ends the client's side once all it wrote
-    // has left: destroying here would drop what is still buffered.
-    upstream.on("close", () => client.end());
+    (async () => {
+      try {
+        upstream = await connecting;
+      } catch {
+        return entry.close();
+      }
+      const buffer = new Uint8Array(CHUNK);
+      try {
+        for (;;) {
+          const n = await upstream.read(buffer);
+          if (n === null) break;
+          entry.lastByte = Date.now();
+          entry.waitingSince = 0;
+          if (!client.write(buffer.slice(0, n))) {
+            await new Promise<void>((resolve) => {
+              const go = () => {
+                client.off("drain", go).off("close", go);
+                resolve();
+              };
+              client.on("drain", go).on("close", go);
+            });
+          }
+        }
+        // The server closed (`Connection: close`): the client's side ends once all it
+        // was sent has left; destroying it here would drop what is still buffered.
+        client.end();
+      } catch {
+        entry.close();
+      }
+    })();
   };
 
   const server = options.tls
@@ -114,7 +159,7 @@ export async function guard(options: GuardOptions): Promise<Guard> {
   const key = (socket: net.Socket) => `${socket.remoteAddress}|${socket.remotePort}`;
   if (options.tls) {
     server.on("connection", (raw: net.Socket) => {
-      const entry = watch([raw], Date.now());
+      const entry = watch(Date.now(), () => raw.destroy());
       const id = key(raw);
       shaking.set(id, entry);
       raw.on("close", () => {
