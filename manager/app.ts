@@ -236,6 +236,7 @@ export function createManagerApp(
       Scheduler: manager.scheduler.name,
       Tasks: manager.tasks.size,
       States: states,
+      Queued: manager.queued,
       Nodes: manager.listNodes().filter((n) => n.Status === "ready").length,
     });
   });

@@ -154,7 +154,7 @@ export class Manager {
       tasks: () => this.tasks.values(),
       nodes: () => this.listNodes(),
       services: () => this.services.list(),
-      queued: () => this.#line.pending,
+      queued: () => this.queued,
     });
     this.tasks = new TaskBook(options.db, {
       clock: this.clock,
@@ -269,6 +269,14 @@ export class Manager {
   /** Nodes with their allocations and task counts: what the tasks placed there add up to. */
   listNodes(): Node[] {
     return this.#loads.allocate(this.nodes.list());
+  }
+
+  /**
+   * Tasks waiting for a node, with a service's replicas not stored yet (they are stored
+   * once placed, so `tasks` does not count them until then).
+   */
+  get queued(): number {
+    return this.#line.pending;
   }
 
   /** What the manager holds in memory besides the records themselves: bounded by live work. */

@@ -31,17 +31,22 @@ export async function medianMs(call: () => Promise<void>): Promise<number> {
   return times.sort((a, b) => a - b)[4];
 }
 
+const handedOut = new Set<number>();
+
 /**
  * A TCP port that was free a moment ago, below Linux's ephemeral range (32768–60999): a
  * port from that range can be taken by any outgoing connection meanwhile, even one to
  * itself (a worker reconnecting to a restarting manager on that very port got it, and
- * the manager could not listen again).
+ * the manager could not listen again). Never the same one twice in a process: ports asked
+ * for together (a manager's and its workers') are all still free when asked for.
  */
 export function freePort(): number {
   for (let attempt = 0; attempt < 100; attempt++) {
     const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (handedOut.has(port)) continue;
     try {
       Deno.listen({ hostname: "127.0.0.1", port }).close();
+      handedOut.add(port);
       return port;
     } catch {
       // taken: another one

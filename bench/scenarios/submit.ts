@@ -10,7 +10,6 @@
  * @module
  */
 
-import { trustedFetch } from "../../testing/wait.ts";
 import Docker from "dockerode";
 import {
   docker as engine,
@@ -19,7 +18,8 @@ import {
   uniqueName,
 } from "../../testing/docker.ts";
 import { type CubeProcess, spawnCube } from "../../testing/process.ts";
-import { freePort, tempDir, waitFor } from "../../testing/wait.ts";
+import { freePort, tempDir, trustedFetch, waitFor } from "../../testing/wait.ts";
+import { errorMessage } from "../../lib/errors.ts";
 import { ndjson } from "../../lib/ndjson.ts";
 import { type ClusterEvent, State } from "../../task/mod.ts";
 import { ms, pool, ratio, type Section, summarize, verdict } from "../report.ts";
@@ -81,18 +81,23 @@ async function startCube(mode: Mode, dir: string) {
       )
     );
   }
-  await waitFor(`${WORKERS} nodes ready`, async () => {
-    const health = await (await trustedFetch(`${manager.url}/health`)).json();
-    return health.Nodes === WORKERS;
-  }, { timeoutMs: 60_000 });
-  return {
-    url: manager.url,
-    async [Symbol.asyncDispose]() {
-      await Promise.all(workers.map((w) => w.kill()));
-      await manager[Symbol.asyncDispose]();
-      await Promise.all(names.map((name) => removeContainersOf(name)));
-    },
+  const stop = async () => {
+    await Promise.all(workers.map((w) => w.kill()));
+    await manager[Symbol.asyncDispose]();
+    await Promise.all(names.map((name) => removeContainersOf(name)));
   };
+  try {
+    await waitFor(`${WORKERS} nodes ready`, async () => {
+      const health = await (await trustedFetch(`${manager.url}/health`)).json();
+      return health.Nodes === WORKERS;
+    }, { timeoutMs: 60_000 });
+  } catch (error) {
+    // What the workers said is the only clue to one that never became ready.
+    const said = workers.map((w, i) => `${names[i]}: ${w.output().trim().slice(-600)}`);
+    await stop();
+    throw new Error(`${errorMessage(error)}\n${said.join("\n")}`);
+  }
+  return { url: manager.url, [Symbol.asyncDispose]: stop };
 }
 
 /** The run with the median total (of an odd count: the middle one). */

@@ -73,6 +73,7 @@ Deno.test("a task too big for every node stays Pending with the reason, then run
     pending.Error,
     /no node can take it: 1 evaluated; .*-small lacks memory \(1\.0 GiB of 2\.0 GiB free\)/,
   );
+  assert.equal((await request(`${cluster.url}/health`)).body.Queued, 1, "waiting for a node");
   const big = await cluster.addWorker("big", { memoryTotal: 64 * GiB });
   const running = await cluster.waitForState(task.ID, State.Running);
   assert.equal(running.Node, big.name);

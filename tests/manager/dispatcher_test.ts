@@ -57,6 +57,7 @@ Deno.test("a replica in line is stored once, placed, with its submission before 
   await using l = await line([fakeNode("a"), fakeNode("b")]);
   const waiting = [1, 2].map((slot) => l.dispatcher.submit(replica(slot), () => true));
   assert.equal(l.tasks.size, 0, "nothing is stored before it is placed");
+  assert.equal(l.dispatcher.pending, 2, "but both are counted as waiting for a node");
   await l.dispatcher.round();
   const stored = await Promise.all(waiting);
   assert.deepEqual(stored.map((t) => t?.State), [State.Scheduled, State.Scheduled]);

@@ -149,6 +149,7 @@ Deno.test("a static worker that is not listening is a down node, never a crash; 
     Completed: 0,
     Failed: 0,
   });
+  assert.equal(health.body.Queued, 0);
   assert.equal(health.body.Nodes, 1);
 });
 

@@ -167,6 +167,7 @@ Deno.test("health reveals nothing sensitive and plain HTTP to the TLS port fails
     "Leader",
     "Leadership",
     "Nodes",
+    "Queued",
     "Role",
     "Scheduler",
     "States",
