@@ -12,6 +12,25 @@ export interface Handler {
   fetch(request: Request): Response | Promise<Response>;
 }
 
+const SOCKET_DIR_PREFIX = "cube-http-";
+let swept: Promise<void> | null = null;
+
+/**
+ * Removes the socket directories of cube processes that are gone without removing theirs
+ * (killed with -9), once per process. Linux only: it asks `/proc` whether a process lives.
+ */
+async function sweepSocketDirs(base: string): Promise<void> {
+  if (Deno.build.os !== "linux") return;
+  try {
+    for await (const entry of Deno.readDir(base)) {
+      const pid = entry.name.match(/^cube-http-(\d+)-/)?.[1];
+      if (!entry.isDirectory || !pid || Number(pid) === Deno.pid) continue;
+      const alive = await Deno.stat(`/proc/${pid}`).then(() => true, () => false);
+      if (!alive) await Deno.remove(`${base}/${entry.name}`, { recursive: true }).catch(() => {});
+    }
+  } catch { /* an unreadable temporary directory: nothing to sweep */ }
+}
+
 /**
  * Serves a Hono app (or any fetch handler) with `Deno.serve`, over TLS when given a
  * certificate and key (PEM); port 0 picks a free port. Clients reach it through the
@@ -50,7 +69,8 @@ export async function listen(
     }, handler);
   } else {
     // A directory only this user can enter: the socket behind it speaks plain HTTP.
-    socketDir = await Deno.makeTempDir({ prefix: "cube-http-" });
+    socketDir = await Deno.makeTempDir({ prefix: `${SOCKET_DIR_PREFIX}${Deno.pid}-` });
+    await (swept ??= sweepSocketDirs(socketDir.slice(0, socketDir.lastIndexOf("/"))));
     const path = `${socketDir}/http.sock`;
     server = Deno.serve({ path, ...serving }, handler);
     try {

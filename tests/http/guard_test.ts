@@ -182,3 +182,43 @@ Deno.test("a TLS handshake left half-done is cut after the request timeout", asy
   } catch { /* the guard closed it */ }
   assert.ok(heldFor > 300 && heldFor < 2_000, `held for ${Math.round(heldFor)} ms`);
 });
+
+Deno.test("the socket directory of a server killed with -9 is removed when the next one starts", async () => {
+  const serve = `
+    import { listen } from ${JSON.stringify(new URL("../../http/serve.ts", import.meta.url).href)};
+    await listen({ fetch: () => new Response("ok") });
+    console.log("listening");
+    setTimeout(() => {}, 60_000);`;
+  const start = async () => {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["eval", serve],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    assert.match((await reader.read()).value ?? "", /listening/);
+    return { child, reader };
+  };
+  const socketDirs = async (pid: number) => {
+    const base = Deno.env.get("TMPDIR") ?? "/tmp"; // where Deno.makeTempDir puts them
+    const found: string[] = [];
+    for await (const entry of Deno.readDir(base)) {
+      if (entry.name.startsWith(`cube-http-${pid}-`)) found.push(entry.name);
+    }
+    return found;
+  };
+  const first = await start();
+  assert.equal((await socketDirs(first.child.pid)).length, 1);
+  first.child.kill("SIGKILL");
+  await first.child.status;
+  await first.reader.cancel();
+  assert.equal((await socketDirs(first.child.pid)).length, 1, "left behind");
+  const second = await start();
+  try {
+    assert.deepEqual(await socketDirs(first.child.pid), []);
+  } finally {
+    second.child.kill("SIGKILL");
+    await second.child.status;
+    await second.reader.cancel();
+  }
+});
