@@ -38,12 +38,11 @@ const SMALL_BODY = 2_000;
 
 /**
  * A caller's two clients of a cube server (the CLI, the test helpers): each request takes
- * the one it waits least on. Deno's server over TLS holds a response's body behind its
- * headers the same 44 ms, for bodies over about 400 bytes over HTTP/1.1 and over about 3
- * KB over HTTP/2 (a task's JSON is 650 bytes: `GET /tasks/{id}` and `POST /tasks` took 44
- * ms over HTTP/1.1, under 1 ms over HTTP/2), while HTTP/2 holds a request's body of 2 KB
- * or more. So requests with a body of 2 KB or more go over HTTP/1.1, the rest over
- * HTTP/2. Close it when done.
+ * the one it waits least on. Reads and small requests share one HTTP/2 connection; Deno's
+ * fetch over HTTP/2 holds a request's body of 2 KB or more, so those go over HTTP/1.1.
+ * (Deno's server over TLS held answers of a task's size over HTTP/1.1 the same 44 ms, which
+ * first made reads go over HTTP/2; cube's servers now end TLS in their guard, without it.)
+ * Close it when done.
  */
 export class TrustingClients implements Disposable {
   /** HTTP/1.1, a connection per request in flight. */
