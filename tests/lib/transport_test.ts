@@ -83,18 +83,24 @@ Deno.test("the manager's transport to a worker posts batches without the stall, 
   );
 });
 
-Deno.test("a read or a small submit answered with a task's JSON (650 bytes) waits for no 40 ms stall", async () => {
+Deno.test("a read, a small submit and a batch through TrustingClients wait for no 40 ms stall", async () => {
   const ca = await createCa();
   const task = { Env: ["x".repeat(600)] };
   await using server = await listen({ fetch: () => Response.json(task) }, {
     tls: await issueServerCert(ca, "manager", ["127.0.0.1"]),
   });
   using clients = new TrustingClients(ca.certPem);
-  for (const init of [{}, { method: "POST", body: JSON.stringify({ Image: "web" }) }]) {
+  // The batch (30 KB) must go over HTTP/1.1: Deno's fetch over HTTP/2 holds it 44 ms.
+  const inits = [{}, { method: "POST", body: JSON.stringify({ Image: "web" }) }, {
+    method: "POST",
+    body: batch,
+  }];
+  for (const init of inits) {
     const median = await medianMs(async () => {
       const response = await fetch(`${server.url}/tasks`, { ...init, client: clients.for(init) });
       assert.deepEqual(await response.json(), task);
     });
-    assert.ok(median < 20, `${init.method ?? "GET"}: median ${median.toFixed(1)} ms`);
+    const what = `${init.method ?? "GET"} of ${init.body?.length ?? 0} bytes`;
+    assert.ok(median < 20, `${what}: median ${median.toFixed(1)} ms`);
   }
 });
