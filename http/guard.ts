@@ -90,9 +90,7 @@ export async function guard(options: GuardOptions): Promise<Guard> {
     client.setNoDelay(true);
     const connecting = Deno.connect({ transport: "unix", path: options.upstreamPath });
     let upstream: Deno.Conn | null = null;
-    let closed = false;
     const entry = watch(0, () => {
-      closed = true;
       client.destroy();
       try {
         upstream?.close();
@@ -122,7 +120,7 @@ export async function guard(options: GuardOptions): Promise<Guard> {
       } catch {
         return entry.close();
       }
-      if (closed) return upstream.close(); // the client left while it connected
+      if (!open.has(entry)) return upstream.close(); // the client left while it connected
       const buffer = new Uint8Array(CHUNK);
       try {
         for (;;) {

@@ -23,7 +23,8 @@ async function sweepSocketDirs(base: string): Promise<void> {
   if (Deno.build.os !== "linux") return;
   try {
     for await (const entry of Deno.readDir(base)) {
-      const pid = entry.name.match(/^cube-http-(\d+)-/)?.[1];
+      const pid = entry.name.startsWith(SOCKET_DIR_PREFIX) &&
+        entry.name.slice(SOCKET_DIR_PREFIX.length).match(/^(\d+)-/)?.[1];
       if (!entry.isDirectory || !pid || Number(pid) === Deno.pid) continue;
       const alive = await Deno.stat(`/proc/${pid}`).then(() => true, () => false);
       if (!alive) await Deno.remove(`${base}/${entry.name}`, { recursive: true }).catch(() => {});
